@@ -1,0 +1,58 @@
+"""The one place that knows topic names (contract §5). All share one configurable prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str = ""
+
+    @property
+    def raw(self) -> str:
+        return f"{self.prefix}manifests.raw"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.prefix}manifests.dlq"
+
+    @property
+    def rejected(self) -> str:
+        return f"{self.prefix}manifests.rejected"
+
+    @property
+    def screened(self) -> str:
+        return f"{self.prefix}manifests.screened"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.prefix}alerts"
+
+    @property
+    def decisions(self) -> str:
+        return f"{self.prefix}alerts.decisions"
+
+    @property
+    def watchlist(self) -> str:
+        return f"{self.prefix}ref.watchlist"
+
+    @property
+    def traders(self) -> str:
+        return f"{self.prefix}ref.traders"
+
+    def all(self) -> dict[str, str]:
+        """Every topic name, keyed by role."""
+        return {
+            "raw": self.raw,
+            "dlq": self.dlq,
+            "rejected": self.rejected,
+            "screened": self.screened,
+            "alerts": self.alerts,
+            "decisions": self.decisions,
+            "watchlist": self.watchlist,
+            "traders": self.traders,
+        }
+
+    def compacted(self) -> set[str]:
+        return {self.watchlist, self.traders}

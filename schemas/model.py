@@ -1,0 +1,274 @@
+"""Typed records of the contract (msgspec Structs).
+
+These mirror the Avro schemas in ``schemas/avro/`` field for field (a unit test keeps them
+in step). Records that cross a module boundary are these Structs, never loose dicts.
+
+>>> m = decode_manifest_json(b'{"manifest_id": "M1", ...}')  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+from msgspec import Struct, field
+
+Mode = Literal["SEA", "AIR", "ROAD", "RAIL"]
+DocumentType = Literal["MASTER_BL", "HOUSE_BL", "MASTER_AWB", "HOUSE_AWB", "CMR", "CIM"]
+PartyRole = Literal["CONSIGNOR", "CONSIGNEE", "NOTIFY", "MANUFACTURER", "SELLER", "BUYER"]
+Lane = Literal["GREEN", "YELLOW", "RED", "BLUE"]
+Referral = Literal["NONE", "RFI", "RFS", "DNL"]
+DecisionOutcome = Literal["CONFIRMED", "NO_FINDING", "FALSE_POSITIVE"]
+
+MODES: tuple[str, ...] = ("SEA", "AIR", "ROAD", "RAIL")
+LANES: tuple[str, ...] = ("GREEN", "YELLOW", "RED", "BLUE")
+REFERRALS: tuple[str, ...] = ("NONE", "RFI", "RFS", "DNL")
+
+
+class Filer(Struct, forbid_unknown_fields=False):
+    id: str
+    name: str
+
+
+class Document(Struct):
+    type: DocumentType
+    number: str
+    master_number: str | None = None
+
+
+class Conveyance(Struct):
+    carrier_code: str | None = None
+    vessel_imo: str | None = None
+    vessel_name: str | None = None
+    voyage: str | None = None
+    flight_number: str | None = None
+
+
+class Route(Struct):
+    loading_port: str
+    discharge_port: str
+    departure_at: datetime
+    arrival_at: datetime
+    transshipment_ports: list[str] = field(default_factory=list)
+    routing_countries: list[str] = field(default_factory=list)
+
+
+class Address(Struct):
+    city: str
+    country: str
+    street: str | None = None
+    postcode: str | None = None
+
+
+class Party(Struct):
+    role: PartyRole
+    name: str
+    address: Address
+    identifier: str | None = None
+    aeo_certificate: str | None = None
+
+
+class GoodsItem(Struct):
+    line: int
+    hs_code: str
+    description: str
+    packages: int
+    gross_weight_kg: float
+    value_amount: float
+    value_currency: str
+    origin_country: str
+    package_type: str | None = None
+    un_number: str | None = None
+
+
+class Container(Struct):
+    number: str
+    seal_numbers: list[str] = field(default_factory=list)
+    size_type: str | None = None
+
+
+class Manifest(Struct):
+    """One advance cargo filing (contract §1)."""
+
+    manifest_id: str
+    version: int
+    mode: Mode
+    filed_at: datetime
+    filer: Filer
+    document: Document
+    conveyance: Conveyance
+    route: Route
+    parties: list[Party]
+    goods: list[GoodsItem]
+    total_gross_weight_kg: float
+    total_packages: int
+    containers: list[Container] = field(default_factory=list)
+
+    def party(self, role: str) -> Party | None:
+        """The first party with this role, or None."""
+        for p in self.parties:
+            if p.role == role:
+                return p
+        return None
+
+
+class ValidationError(Struct):
+    """One problem with a manifest: ``{code, path, message}`` (contract §2)."""
+
+    code: str
+    path: str
+    message: str
+
+
+class Source(Struct):
+    """Where an input came from: a Kafka record or a line of a file."""
+
+    kind: Literal["kafka", "file", "http"]
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    file: str | None = None
+    line: int | None = None
+
+    def describe(self) -> str:
+        if self.kind == "kafka":
+            return f"{self.topic}/{self.partition}@{self.offset}"
+        if self.kind == "file":
+            return f"{self.file}:{self.line}"
+        return self.kind
+
+
+class Rejection(Struct):
+    manifest_id: str | None
+    version: int | None
+    errors: list[ValidationError]
+    received_at: datetime
+    source: Source
+
+
+class Hit(Struct):
+    rule_id: str
+    weight: float
+    reason: str
+    evidence: dict[str, str] = field(default_factory=dict)
+
+
+class WatchlistMatch(Struct):
+    party_role: str
+    party_name: str
+    list_id: str
+    entry_id: str
+    matched_name: str
+    score: float
+    explanation: str = ""
+
+
+class ScreeningResult(Struct):
+    manifest_id: str
+    version: int
+    score: float
+    lane: Lane
+    referral: Referral
+    hits: list[Hit]
+    watchlist_matches: list[WatchlistMatch]
+    ruleset_version: str
+    screened_at: datetime
+    latency_ms: float
+    list_versions: dict[str, str] = field(default_factory=dict)
+
+
+class AlertSummary(Struct):
+    """What the board shows of a manifest without opening it (ids and codes, no addresses)."""
+
+    mode: str
+    filer_id: str
+    loading_port: str
+    discharge_port: str
+    consignee_id: str | None
+    consignee_name: str
+    consignor_name: str
+    hs_codes: list[str]
+    departure_at: datetime
+
+
+class Alert(Struct):
+    alert_id: str
+    manifest_id: str
+    version: int
+    lane: Lane
+    referral: Referral
+    score: float
+    hits: list[Hit]
+    watchlist_matches: list[WatchlistMatch]
+    ruleset_version: str
+    raised_at: datetime
+    summary: AlertSummary
+
+
+class Decision(Struct):
+    alert_id: str
+    manifest_id: str
+    version: int
+    outcome: DecisionOutcome
+    reason: str
+    officer: str
+    decided_at: datetime
+    rule_ids: list[str] = field(default_factory=list)
+    trader_ids: list[str] = field(default_factory=list)
+
+
+class EntryName(Struct):
+    name: str
+    strength: Literal["PRIMARY", "STRONG", "WEAK"] = "PRIMARY"
+
+
+class EntryIdentifier(Struct):
+    type: str
+    value: str
+
+
+class WatchlistEntry(Struct):
+    """One sanctions / watchlist entry, whatever format it came from."""
+
+    list_id: str
+    entry_id: str
+    kind: Literal["person", "organization", "vessel", "aircraft", "unknown"]
+    names: list[EntryName]
+    countries: list[str] = field(default_factory=list)
+    identifiers: list[EntryIdentifier] = field(default_factory=list)
+    programmes: list[str] = field(default_factory=list)
+    list_version: str = ""
+    sanctions: bool = True
+
+    @property
+    def primary_name(self) -> str:
+        return self.names[0].name if self.names else ""
+
+
+class TraderProfile(Struct):
+    trader_id: str
+    name: str
+    country: str
+    aeo_certificate: str | None = None
+    aeo_valid_until: str | None = None
+    risk_notes: str | None = None
+
+
+_manifest_decoder = msgspec.json.Decoder(Manifest)
+
+
+def decode_manifest_json(data: bytes | str) -> Manifest:
+    """Decode one manifest from its JSON form; raises ``msgspec.ValidationError`` /
+    ``msgspec.DecodeError`` with a path when the shape is wrong."""
+    return _manifest_decoder.decode(data)
+
+
+def manifest_from_dict(obj: dict) -> Manifest:
+    """Build a Manifest from a decoded Avro record or a JSON mapping."""
+    return msgspec.convert(obj, Manifest, strict=False)
+
+
+def to_builtins(record: Struct) -> dict:
+    """A Struct as plain JSON-able builtins (timestamps as ISO-8601 strings)."""
+    return msgspec.to_builtins(record)

@@ -1,0 +1,1 @@
+"""Business validation of manifests: every rejection code of contract §2."""
