@@ -29,6 +29,7 @@ from schemas.deadletter import dlq_headers
 from schemas.intake import read_kafka_value
 from schemas.model import Rejection, Source
 from streams import metrics
+from sinks.base import BatchSink, RejectedRecord, ScreenedRecord, SinkBatch
 from streams.screening import BatchOutcome, Inbound, ScreeningContext, screen_batch
 
 log = logging.getLogger("cargowatch.pipeline")
@@ -66,6 +67,8 @@ class _Rebalance(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned):
         await self.pipeline.recover_ledger(list(assigned))
+        for sink in self.pipeline.sinks:
+            sink.on_assign(self.pipeline.topics.raw, sorted(tp.partition for tp in assigned))
 
 
 class ScreeningPipeline:
@@ -77,12 +80,14 @@ class ScreeningPipeline:
         ctx: ScreeningContext,
         codec: Codec | None = None,
         refresh: Callable[[ScreeningContext], None] | None = None,
+        sinks: Sequence[BatchSink] = (),
     ):
         self.settings = settings
         self.topics = settings.topics
         self.ctx = ctx
         self.codec = codec or Codec()
         self.refresh = refresh
+        self.sinks = list(sinks)
         self.stats = PipelineStats()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -121,6 +126,8 @@ class ScreeningPipeline:
     async def stop(self) -> None:
         """Leave the group and close clients (offsets are already committed per batch)."""
         self._stopping.set()
+        for sink in self.sinks:
+            sink.close()
         if self.consumer is not None:
             await self.consumer.stop()
         if self.producer is not None:
@@ -168,13 +175,29 @@ class ScreeningPipeline:
             tp = TopicPartition(rec.topic, rec.partition)
             offsets[tp] = max(offsets.get(tp, -1), rec.offset + 1)
 
+        if self.sinks:
+            await asyncio.to_thread(self._flush_sinks, records, outcome)
+        t_sinks = time.perf_counter()
+        metrics.STAGE_SECONDS.labels("sinks").observe(t_sinks - t2)
         async with self.producer.transaction():
             await self._send_outputs(records, outcome)
             await self.producer.send_offsets_to_transaction(offsets, self.settings.consumer_group)
         t3 = time.perf_counter()
-        metrics.STAGE_SECONDS.labels("produce").observe(t3 - t2)
+        metrics.STAGE_SECONDS.labels("produce").observe(t3 - t_sinks)
         self._account(records, outcome)
         return outcome
+
+    def _flush_sinks(self, records: Sequence, outcome: BatchOutcome) -> None:
+        batch = SinkBatch(topic=self.topics.raw)
+        for (idx, result), (_, manifest) in zip(outcome.results, outcome.screened, strict=True):
+            rec = records[idx]
+            batch.screened.append(ScreenedRecord(rec.partition, rec.offset, manifest, result))
+        for idx, rejection in outcome.rejections:
+            rec = records[idx]
+            batch.rejected.append(RejectedRecord(rec.partition, rec.offset, rejection, rec.value))
+        for sink in self.sinks:
+            sink.add(batch)
+            sink.flush()
 
     async def _send_outputs(self, records: Sequence, outcome: BatchOutcome) -> None:
         assert self.producer is not None

@@ -1,0 +1,49 @@
+"""The small surface every in-pipeline sink has (quixstreams style): ``add`` a batch,
+``flush`` at commit time. The pipeline flushes every sink *before* it commits the batch's
+Kafka transaction, so an effect is never behind its committed offset; sinks are
+idempotent on (manifest_id, version) so a batch replayed after a crash adds nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from schemas.model import Manifest, Rejection, ScreeningResult
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenedRecord:
+    partition: int
+    offset: int
+    manifest: Manifest
+    result: ScreeningResult
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRecord:
+    partition: int
+    offset: int
+    rejection: Rejection
+    raw: bytes | None
+
+
+@dataclass(slots=True)
+class SinkBatch:
+    topic: str
+    screened: list[ScreenedRecord] = field(default_factory=list)
+    rejected: list[RejectedRecord] = field(default_factory=list)
+
+
+class BatchSink(Protocol):
+    def on_assign(self, topic: str, partitions: list[int]) -> None:
+        """Partitions given to this worker: recover what was already written for them."""
+
+    def add(self, batch: SinkBatch) -> None:
+        """Take one batch's records (buffer or write; skip ones already written)."""
+
+    def flush(self) -> None:
+        """Make everything added durable. Called before the batch's offsets are committed."""
+
+    def close(self) -> None:
+        """Flush and release resources."""

@@ -1,0 +1,163 @@
+"""The worker: a Faust app hosting the manifest pipeline, the reference-data feeds, the
+decisions agent, and the worker's HTTP endpoints (/healthz, /metrics).
+
+Faust owns the process: lifecycle, signals (SIGTERM stops services in order: the pipeline
+finishes its batch, commits, leaves the group), the web server and the low-volume agents.
+The manifest hot path itself is a batch service (streams/pipeline.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+
+import faust
+from mode import Service
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from cargowatch.settings import Settings
+from schemas.codec import Codec, registry_from_settings
+from schemas.model import Decision
+from streams import metrics
+from streams.context import build_context
+from streams.pipeline import ScreeningPipeline
+from streams.screening import ScreeningContext
+
+log = logging.getLogger("cargowatch.worker")
+
+
+class Health:
+    """The watchdog's view: healthy unless offsets stop advancing while lag > 0."""
+
+    def __init__(self, stall_timeout_s: float):
+        self.stall_timeout_s = stall_timeout_s
+        self.started = time.monotonic()
+        self.reason = ""
+
+    def check(self, pipeline: ScreeningPipeline | None) -> tuple[bool, str]:
+        if pipeline is None:
+            return True, "starting"
+        stalled_for = time.monotonic() - pipeline.stats.last_commit_monotonic
+        if pipeline.stats.lag > 0 and stalled_for > self.stall_timeout_s:
+            self.reason = f"no commit for {stalled_for:.0f}s while lag is {pipeline.stats.lag}"
+            return False, self.reason
+        return True, "ok"
+
+
+def _broker_url(settings: Settings) -> str:
+    hosts = settings.require_kafka().split(",")
+    return ";".join(f"kafka://{h.strip()}" for h in hosts if h.strip())
+
+
+def _credentials(settings: Settings):
+    if settings.kafka_sasl_mechanism:
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=settings.kafka_client_options().get("ssl_context"),
+        )
+    if settings.kafka_security_protocol == "SSL":
+        return faust.SSLCredentials(settings.kafka_client_options()["ssl_context"])
+    return None
+
+
+def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust.App:
+    """The worker's Faust app. ``ctx`` defaults to one built from the settings."""
+    app = faust.App(
+        "cargowatch",
+        broker=_broker_url(settings),
+        broker_credentials=_credentials(settings),
+        autodiscover=False,
+        store="memory://",
+        web_enabled=True,
+        web_host=settings.http_host,
+        web_port=settings.http_port,
+        web_in_thread=False,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        datadir=f"{settings.state_dir}/faust",
+        loghandlers=[],
+    )
+    codec = Codec(registry_from_settings(settings.schema_registry_url))
+    state: dict[str, object] = {"ctx": ctx, "pipeline": None}
+    health = Health(settings.stall_timeout_s)
+    app.cargowatch_state = state  # type: ignore[attr-defined]
+    app.cargowatch_health = health  # type: ignore[attr-defined]
+
+    decisions_topic = app.topic(
+        settings.topics.decisions, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw"
+    )
+
+    @app.agent(decisions_topic)
+    async def decisions(stream):  # officer decisions feed PRIOR_FINDINGS and hit rates
+        async for value in stream:
+            try:
+                record = codec.decode("Decision", value)
+                decision = Decision(**record) if isinstance(record, dict) else None
+            except Exception as exc:  # noqa: BLE001 - a bad decision record must not stop the agent
+                log.warning("unreadable decision record skipped: %s", exc)
+                continue
+            context = state["ctx"]
+            if decision is not None and context is not None:
+                context.history.record_decision(decision)  # type: ignore[union-attr]
+
+    class ScreeningService(Service):
+        """Runs the batch pipeline inside the Faust worker's lifecycle."""
+
+        async def on_start(self) -> None:
+            from cargowatch.kafka import ensure_topics
+
+            await ensure_topics(settings)
+            if state["ctx"] is None:
+                state["ctx"] = await asyncio.to_thread(build_context, settings)
+            pipeline = ScreeningPipeline(settings, state["ctx"], codec)  # type: ignore[arg-type]
+            await pipeline.start()
+            state["pipeline"] = pipeline
+
+        async def on_stop(self) -> None:
+            pipeline = state["pipeline"]
+            if pipeline is not None:
+                pipeline.request_stop()  # type: ignore[union-attr]
+                await asyncio.sleep(0)
+                await pipeline.stop()  # type: ignore[union-attr]
+
+        @Service.task
+        async def _run(self) -> None:
+            pipeline: ScreeningPipeline = state["pipeline"]  # type: ignore[assignment]
+            await pipeline.run()
+
+        @Service.task
+        async def _watchdog(self) -> None:
+            while not self.should_stop:
+                await self.sleep(5.0)
+                ok, reason = health.check(state["pipeline"])  # type: ignore[arg-type]
+                if not ok:
+                    log.error("watchdog: %s; exiting so the supervisor restarts this worker", reason)
+                    app.cargowatch_exit_code = 3  # type: ignore[attr-defined]
+                    await app.stop()
+                    return
+
+    app.service(ScreeningService)
+
+    @app.page("/healthz")
+    async def healthz(web, request):
+        ok, reason = health.check(state["pipeline"])  # type: ignore[arg-type]
+        pipeline = state["pipeline"]
+        body = {
+            "status": "ok" if ok else "unhealthy",
+            "reason": reason,
+            "lag": getattr(getattr(pipeline, "stats", None), "lag", None),
+            "time": datetime.now(UTC).isoformat(),
+        }
+        return web.json(body, status=200 if ok else 503)
+
+    @app.page("/metrics")
+    async def metrics_page(web, request):
+        return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    return app
