@@ -1,0 +1,5 @@
+"""``python -m cargowatch`` is the ``cargowatch`` command."""
+
+from cargowatch.cli import main
+
+main()
