@@ -101,6 +101,10 @@ def _read_hs(directory: Path) -> tuple[dict[str, str], dict[str, str]]:
     with _require(directory / "hs" / "harmonized-system.csv").open(encoding="utf-8-sig") as fh:
         for row in csv.DictReader(fh):
             code = row["hscode"]
+            # Comtrade adds 99/9999/999999 "not specified according to kind" under a TOTAL
+            # section: a statistical code, not an HS subheading a filer may declare.
+            if row.get("section") == "TOTAL":
+                continue
             if code.isdigit() and len(code) in (2, 4, 6):
                 descriptions[code] = row["description"]
                 if row.get("section"):
