@@ -1,0 +1,313 @@
+"""Name normalisation: one party or list name into comparable tokens.
+
+Steps, in order: Unicode NFKC and case folding; transliteration of every script to Latin
+(``unidecode``: Cyrillic, Greek, Arabic, Hebrew, Chinese...); punctuation and spacing
+(hyphens and dots split, apostrophes join, runs of single letters such as ``A.B.C.`` join);
+number words and ordinals to digits; stop words and honorifics dropped; legal forms
+(``Aktiengesellschaft`` = ``AG``, ``Limited Liability Company`` = ``LLC``) replaced by a
+canonical form and set apart from the name proper, so they count for little but still
+disagree when they differ.
+
+Legal forms come from a table: the OpenSanctions ``rigour`` org-types YAML in the
+reference-data directory (``name_matching/rigour_org_types.yml``) when present, plus a
+small built-in table so the matcher works without it.
+
+>>> norm = Normalizer.default()
+>>> n = norm.normalize("Siemens Aktiengesellschaft")
+>>> n.tokens, n.legal_forms
+(('siemens',), ('jsc',))
+>>> norm.normalize("Владимир Путин").tokens
+('vladimir', 'putin')
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from unidecode import unidecode
+
+#: Words that carry no identity in a party name.
+STOP_WORDS: frozenset[str] = frozenset({"the", "and", "of", "et", "und", "y", "for"})
+
+#: Titles and honorifics dropped from names (people are listed with and without them).
+HONORIFICS: frozenset[str] = frozenset(
+    {
+        "mr", "mrs", "ms", "miss", "dr", "prof", "sir", "dame", "lord", "sheikh", "shaikh",
+        "shaykh", "haji", "hajji", "alhaj", "mullah", "mulla", "maulavi", "mawlawi", "maulana",
+        "qari", "sayyid", "imam", "herr", "frau", "gen", "general", "col", "colonel", "capt",
+        "captain", "hon", "rev",
+    }
+)  # fmt: skip
+
+_NUMBER_WORDS = {
+    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
+    "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
+    "first": "1", "second": "2", "third": "3", "fourth": "4", "fifth": "5",
+    "forty": "40", "fifty": "50", "twenty": "20", "thirty": "30", "hundred": "100",
+}  # fmt: skip
+_ROMAN = {
+    "ii": "2",
+    "iii": "3",
+    "iv": "4",
+    "vi": "6",
+    "vii": "7",
+    "viii": "8",
+    "ix": "9",
+    "xi": "11",
+    "xii": "12",
+}
+_ORDINAL = re.compile(r"^(\d+)(st|nd|rd|th)$")
+_ABBREVIATIONS = {
+    "intl": "international",
+    "int'l": "international",
+    "natl": "national",
+    "mfg": "manufacturing",
+}
+
+# Built-in legal forms (alias -> generic class); the rigour table extends it.
+_BUILTIN_LEGAL_FORMS: dict[str, str] = {
+    "limited": "llc", "ltd": "llc", "llc": "llc", "l l c": "llc", "limited liability company": "llc",
+    "gmbh": "llc", "ooo": "llc", "sarl": "llc", "srl": "llc", "bv": "llc", "pty": "llc",
+    "inc": "llc", "incorporated": "llc", "corp": "corp", "corporation": "corp",
+    "co": "co", "company": "co", "co ltd": "llc", "plc": "jsc", "public limited company": "jsc",
+    "ag": "jsc", "aktiengesellschaft": "jsc", "sa": "jsc", "nv": "jsc", "spa": "jsc",
+    "jsc": "jsc", "joint stock company": "jsc", "oao": "jsc", "zao": "jsc", "pao": "jsc",
+    "ojsc": "jsc", "cjsc": "jsc", "pjsc": "jsc",
+    "open joint stock company": "jsc", "closed joint stock company": "jsc",
+    "public joint stock company": "jsc", "lp": "lp", "llp": "lp", "kg": "lp",
+    "fze": "llc", "fzco": "llc", "fzc": "llc", "est": "est", "establishment": "est",
+    "as": "jsc", "ab": "jsc", "oy": "jsc", "kk": "jsc", "se": "jsc", "ooo": "llc",
+}  # fmt: skip
+
+_ABJAD = re.compile(
+    r"[\u0590-\u05ff\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]"
+)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_SPLIT = re.compile(r"[^0-9a-z]+")
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedName:
+    """A name ready to compare: identity tokens apart from legal forms.
+
+    ``joined`` is every word (legal forms included) run together, so ``SiemensAG`` and
+    ``Siemens AG`` meet. ``script`` is ``latin``, ``abjad`` (Arabic/Hebrew: vowels are not written, so the
+    matcher also compares consonant skeletons) or ``cjk``.
+    """
+
+    original: str
+    tokens: tuple[str, ...]
+    legal_forms: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
+    script: str = "latin"
+    joined: str = ""
+
+    @property
+    def key(self) -> str:
+        """The normalised name as one string (the cache and exact-match key)."""
+        return " ".join(self.tokens)
+
+    @property
+    def compact(self) -> str:
+        """All tokens joined without spaces: catches split and joined words."""
+        return "".join(self.tokens)
+
+
+def fold(text: str) -> str:
+    """Unicode-fold and transliterate to lower-case ASCII.
+
+    >>> fold("Müller-Lüdenscheidt"), fold("习近平")
+    ('muller-ludenscheidt', 'xi jin ping ')
+    """
+    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():
+        text = unidecode(text)
+    return text.casefold()
+
+
+@lru_cache(maxsize=200_000)
+def _word_tokens(text: str) -> tuple[str, ...]:
+    """Lower-case ASCII tokens of a folded name: apostrophes join, other punctuation splits,
+    runs of single letters (``a b c``, from ``A.B.C.``) join into one token."""
+    text = text.replace("'s ", " ").replace("`", "").replace("'", "").replace("\u2019", "")
+    text = text.replace("&", " and ")
+    for abbr, full in _ABBREVIATIONS.items():
+        if abbr in text:
+            text = re.sub(rf"\b{re.escape(abbr)}\b", full, text)
+    raw = [t for t in _SPLIT.split(text) if t]
+    out: list[str] = []
+    run: list[str] = []
+    for tok in raw:
+        if len(tok) == 1 and tok.isalpha():
+            run.append(tok)
+            continue
+        if run:
+            out.append("".join(run) if len(run) > 1 else run[0])
+            run = []
+        out.append(tok)
+    if run:
+        out.append("".join(run) if len(run) > 1 else run[0])
+    return tuple(out)
+
+
+def _number(tok: str) -> str | None:
+    if tok.isdigit():
+        return tok.lstrip("0") or "0"
+    m = _ORDINAL.match(tok)
+    if m:
+        return m.group(1)
+    if tok in _NUMBER_WORDS:
+        return _NUMBER_WORDS[tok]
+    return _ROMAN.get(tok)
+
+
+class Normalizer:
+    """Turns names into :class:`NormalizedName`; holds the legal-form table."""
+
+    def __init__(self, legal_forms: dict[str, str] | None = None):
+        table = dict(_BUILTIN_LEGAL_FORMS)
+        table.update(legal_forms or {})
+        # Keyed by token tuple; longest phrases are tried first.
+        self._forms: dict[tuple[str, ...], str] = {}
+        for alias, generic in table.items():
+            toks = _word_tokens(fold(alias))
+            if toks:
+                self._forms.setdefault(toks, generic)
+        self._max_len = max((len(k) for k in self._forms), default=1)
+        self._cache: dict[str, NormalizedName] = {}
+
+    @classmethod
+    def default(cls, refdata: str | Path | None = None) -> Normalizer:
+        """The normaliser with the rigour legal-form table from ``refdata`` when present."""
+        return _default_normalizer(str(refdata) if refdata else None)
+
+    def _form_at(
+        self, words: list[str], pos: int, ending: bool, long_only: bool = False
+    ) -> tuple[int, str]:
+        """The legal form phrase starting at ``pos`` (or ending there when ``ending``)."""
+        for size in range(
+            min(self._max_len, len(words) - 1 if not long_only else len(words)), 0, -1
+        ):
+            phrase = tuple(words[pos - size : pos]) if ending else tuple(words[pos : pos + size])
+            if len(phrase) != size:
+                continue
+            generic = self._forms.get(phrase)
+            if generic is not None and (not long_only or size > 1 or len(phrase[0]) >= 5):
+                return size, generic
+        return 0, ""
+
+    def normalize(self, name: str) -> NormalizedName:
+        """Normalise one name (memoised: party names repeat)."""
+        hit = self._cache.get(name)
+        if hit is not None:
+            return hit
+        result = self._normalize(name)
+        if len(self._cache) > 500_000:
+            self._cache.clear()
+        self._cache[name] = result
+        return result
+
+    def _normalize(self, name: str) -> NormalizedName:
+        script = "abjad" if _ABJAD.search(name) else ("cjk" if _CJK.search(name) else "latin")
+        words = list(_word_tokens(fold(name)))
+        all_words = [w for w in words if w not in STOP_WORDS and w not in HONORIFICS]
+        forms: list[str] = []
+        # Legal forms: short ones ("co", "sa", "ag") only at either end of the name, where
+        # they stand; long or multi-word ones ("joint stock company") anywhere.
+        tail: list[str] = []
+        while len(words) > 1:
+            size, generic = self._form_at(words, len(words), ending=True)
+            if not size:
+                break
+            tail.insert(0, generic)
+            del words[len(words) - size :]
+        while len(words) > 1:
+            size, generic = self._form_at(words, 0, ending=False)
+            if not size:
+                break
+            forms.append(generic)
+            del words[:size]
+        tokens: list[str] = []
+        numbers: list[str] = []
+        i = 0
+        while i < len(words):
+            size, generic = self._form_at(words, i, ending=False, long_only=True)
+            if size and len(words) > size:
+                forms.append(generic)
+                i += size
+                continue
+            tok = words[i]
+            i += 1
+            if tok in STOP_WORDS or tok in HONORIFICS:
+                continue
+            num = _number(tok)
+            if num is not None:
+                numbers.append(num)
+            tokens.append(num or tok)
+        forms += tail
+        if not tokens:
+            # "The Company" or only honorifics: keep what there was rather than nothing
+            tokens = [w for w in words if w] or [fold(name).strip()]
+        return NormalizedName(
+            name, tuple(tokens), tuple(forms), tuple(numbers), script, "".join(all_words)
+        )
+
+
+def load_rigour_org_types(path: str | Path) -> dict[str, str]:
+    """Alias -> generic legal-form class from rigour's ``org_types.yml``.
+
+    The generic class (``LLC``, ``JSC``...) is what two legal forms must share to agree;
+    where a type has none, its compare/display form stands in.
+    """
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    out: dict[str, str] = {}
+    for item in data.get("types", []):
+        canonical = item.get("generic") or item.get("compare") or item.get("display")
+        if not canonical:
+            continue
+        canonical = " ".join(_word_tokens(fold(str(canonical))))
+        for alias in [item.get("display"), item.get("compare"), *item.get("aliases", [])]:
+            toks = _word_tokens(fold(str(alias))) if alias else ()
+            # one- and two-letter aliases ("in", "no", "go") are words and surnames far
+            # more often than legal forms; the built-in table keeps the real ones (AG, SA...)
+            if not toks or (len(toks) == 1 and len(toks[0]) <= 2):
+                continue
+            out.setdefault(str(alias), canonical)
+    return out
+
+
+@lru_cache(maxsize=8)
+def _default_normalizer(refdata: str | None) -> Normalizer:
+    if refdata is None:
+        from cargowatch.settings import Settings
+
+        refdata = Settings.load(env={}).refdata
+    table = Path(refdata) / "name_matching" / "rigour_org_types.yml"
+    forms = load_rigour_org_types(table) if table.is_file() else {}
+    return Normalizer(forms)
+
+
+_VOWELS = str.maketrans("", "", "aeiouyw")
+
+
+def skeleton(token: str) -> str:
+    """Consonant skeleton of a token, for comparing abjad-script names with their Latin
+    spellings (``Mohamed`` and ``mHmd`` both give ``mhmd``).
+
+    >>> skeleton("mohammed"), skeleton("hassan")
+    ('mhmd', 'hsn')
+    """
+    s = token.translate(_VOWELS)
+    if not s:
+        return token[:1]
+    out = [s[0]]
+    for ch in s[1:]:
+        if ch != out[-1]:
+            out.append(ch)
+    return "".join(out)
