@@ -80,7 +80,7 @@ _BUILTIN_LEGAL_FORMS: dict[str, str] = {
     "open joint stock company": "jsc", "closed joint stock company": "jsc",
     "public joint stock company": "jsc", "lp": "lp", "llp": "lp", "kg": "lp",
     "fze": "llc", "fzco": "llc", "fzc": "llc", "est": "est", "establishment": "est",
-    "as": "jsc", "ab": "jsc", "oy": "jsc", "kk": "jsc", "se": "jsc", "ooo": "llc",
+    "as": "jsc", "ab": "jsc", "oy": "jsc", "kk": "jsc", "se": "jsc",
 }  # fmt: skip
 
 _ABJAD = re.compile(
