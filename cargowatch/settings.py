@@ -65,11 +65,20 @@ class Settings:
     state_dir: str = "var/state"
     webhook_urls: str = ""  # comma-separated
     webhook_secret: str = ""
+    webhook_format: str = "json"  # json (one alert per POST) or alertmanager (/api/v2/alerts list)
+    webhook_max_attempts: int = 5  # then the alert is dead-lettered to alerts.dlq
+    webhook_backoff_s: float = 0.5  # first retry delay, doubled per attempt
+    webhook_backoff_max_s: float = 30.0
+    webhook_timeout_s: float = 10.0
+    webhook_queue_size: int = 1000  # alerts buffered between the consumer and the senders
+    webhook_concurrency: int = 4
     # HTTP: dashboard, /metrics, /healthz
     http_host: str = "127.0.0.1"
     http_port: int = 8088
     users_file: str = ""
     session_ttl_s: int = 8 * 3600
+    dashboard_port: int = 8089
+    webhook_http_port: int = 8090  # /healthz and /metrics of the alert delivery process
     # Watchdog
     stall_timeout_s: float = 120.0
     log_level: str = "INFO"
