@@ -34,6 +34,11 @@ class Topics:
         return f"{self.prefix}alerts.decisions"
 
     @property
+    def alerts_dlq(self) -> str:
+        """Alerts that could not be delivered to a webhook after every retry."""
+        return f"{self.prefix}alerts.dlq"
+
+    @property
     def watchlist(self) -> str:
         return f"{self.prefix}ref.watchlist"
 
@@ -50,6 +55,7 @@ class Topics:
             "screened": self.screened,
             "alerts": self.alerts,
             "decisions": self.decisions,
+            "alerts_dlq": self.alerts_dlq,
             "watchlist": self.watchlist,
             "traders": self.traders,
         }
