@@ -1,0 +1,523 @@
+"""Score a batch: every rule is a polars expression over the batch's frames; the hits they
+produce are gathered into one explainable result per manifest.
+
+>>> results = score_batch(enriched, Ruleset.load(DEFAULT_RULESET), reference, now)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from enrichers.enriched import EnrichedManifest
+from schemas.model import Hit, ScreeningResult, WatchlistMatch
+from streams.scoring.features import BatchFrames, extract
+from streams.scoring.lanes import draw
+from streams.scoring.reference import ScoringReference, singular
+from streams.scoring.ruleset import LANE_ORDER, Ruleset
+
+_LANES_BY_ORDER = {0: "GREEN", 1: "YELLOW", 2: "RED"}
+_MAD_SCALE = 1.4826  # MAD -> standard deviation for a normal distribution
+
+
+@dataclass
+class _Pending:
+    """Hits and the minimum lane collected for one manifest."""
+
+    hits: list[Hit]
+    score: float = 0.0
+    min_lane: int = 0
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _sanctions_list(list_id: str, prefixes: list[str]) -> bool:
+    return not prefixes or any(list_id.startswith(p) for p in prefixes)
+
+
+def score_batch(
+    batch: list[EnrichedManifest],
+    ruleset: Ruleset,
+    reference: ScoringReference,
+    now: datetime,
+) -> list[ScreeningResult]:
+    """Score every enriched manifest of the batch; one result each, in the same order.
+
+    Pure: no I/O, no clock (``now`` is the screening time: ``screened_at``, the date AEO
+    certificates must be valid on, and the end of ``latency_ms``).
+    """
+    if not batch:
+        return []
+    rules = ruleset.rules
+    nt = rules.active("NEW_TRADER")
+    tt = rules.active("TRUSTED_TRADER")
+    ra = rules.active("ROUTE_ANOMALY")
+    frames = extract(
+        batch,
+        now,
+        new_roles=frozenset(nt.roles if nt else ("CONSIGNEE", "CONSIGNOR")),
+        trusted_roles=frozenset(tt.roles if tt else ("CONSIGNEE", "CONSIGNOR")),
+        count_unidentified=nt.count_unidentified if nt else True,
+        route_min_history=ra.min_history if ra else 5,
+    )
+    pending = [_Pending([]) for _ in batch]
+    goods = _prepare_goods(frames, ruleset, reference)
+
+    def add(i: int, rule_id: str, weight: float, reason: str, evidence: dict[str, str], lane: str | None = None) -> None:
+        p = pending[i]
+        p.hits.append(Hit(rule_id=rule_id, weight=float(weight), reason=reason, evidence=evidence))
+        p.score += weight
+        if lane is not None:
+            p.min_lane = max(p.min_lane, LANE_ORDER[lane])
+
+    _watchlist(frames, ruleset, add)
+    _embargo_route(frames, goods, ruleset, reference, add)
+    _dual_use(goods, ruleset, add)
+    _undervaluation(goods, ruleset, reference, add)
+    _description_mismatch(goods, ruleset, reference, add)
+    _party_rules(frames, ruleset, add)
+    _late_filing(frames, ruleset, add)
+    _late_amendment(frames, ruleset, add)
+    _route_anomaly(frames, goods, ruleset, reference, add)
+    _weight_anomaly(frames, goods, ruleset, add)
+    _criteria(frames, goods, ruleset, add)
+    rfi = _rfi(frames, goods, ruleset)
+
+    spec = ruleset.spec
+    yellow = spec.lanes.thresholds.get("YELLOW", 35.0)
+    red = spec.lanes.thresholds.get("RED", 65.0)
+    blue = spec.lanes.blue
+    rnd = rules.active("RANDOM_SELECTION")
+    wl = rules.active("WATCHLIST_PARTY")
+    dnl = spec.referrals.dnl
+    rfs = spec.referrals.rfs
+    version = ruleset.version
+    results: list[ScreeningResult] = []
+    for i, em in enumerate(batch):
+        m = em.manifest
+        p = pending[i]
+        if rnd is not None and rnd.rate > 0:
+            u = draw(m.manifest_id, m.version, rnd.seed)
+            if u < rnd.rate:
+                add(i, "RANDOM_SELECTION", rnd.weight, f"selected by the random floor ({rnd.rate:.2%})",
+                    {"draw": f"{u:.6f}", "rate": _fmt(rnd.rate), "seed": rnd.seed}, rnd.lane)
+        score = min(100.0, max(0.0, p.score))
+        order = 2 if score >= red else 1 if score >= yellow else 0
+        order = max(order, p.min_lane)
+        lane = _LANES_BY_ORDER[order]
+        trusted_low = frames.facts[i].trusted and score <= blue.trusted_max_score
+        sampled = blue.sample_rate > 0 and draw(m.manifest_id, m.version, blue.seed) < blue.sample_rate
+        if lane == "GREEN" and (trusted_low or sampled):
+            lane = "BLUE"
+        referral = "NONE"
+        if wl is not None or dnl.min_match_score <= 1:
+            strong = [
+                x for x in em.watchlist_matches
+                if x.score >= dnl.min_match_score and _sanctions_list(x.list_id, dnl.lists)
+            ]
+            if strong and (not dnl.only_before_departure or m.filed_at < m.route.departure_at):
+                referral = "DNL"
+        if referral == "NONE" and m.mode in rfs.modes and score >= rfs.min_score:
+            referral = "RFS"
+        if referral == "NONE" and rfi[i]:
+            referral = "RFI"
+        results.append(
+            ScreeningResult(
+                manifest_id=m.manifest_id,
+                version=m.version,
+                score=round(score, 2),
+                lane=lane,  # type: ignore[arg-type]
+                referral=referral,  # type: ignore[arg-type]
+                hits=p.hits,
+                watchlist_matches=list(em.watchlist_matches),
+                ruleset_version=version,
+                screened_at=now,
+                latency_ms=max(0.0, (now - em.received_at).total_seconds() * 1000.0),
+                list_versions=dict(em.list_versions),
+            )
+        )
+    return results
+
+
+# ------------------------------------------------------------------ goods preparation
+
+
+def _prepare_goods(frames: BatchFrames, ruleset: Ruleset, reference: ScoringReference) -> pl.DataFrame:
+    rates = ruleset.spec.usd_rates
+    g = frames.goods.with_columns(
+        pl.col("hs_code").str.slice(0, 2).alias("hs_chapter"),
+        pl.col("hs_code").str.slice(0, 4).alias("hs_heading"),
+        pl.col("hs_code").str.slice(0, 6).alias("hs_subheading"),
+        pl.col("description").str.to_lowercase().alias("description"),
+        (
+            pl.col("value_amount")
+            * pl.col("value_currency").replace_strict(rates, default=None, return_dtype=pl.Float64)
+        ).alias("value_usd"),
+    ).with_columns(
+        (pl.col("value_usd") / pl.col("gross_weight_kg")).alias("value_per_kg"),
+    )
+    if reference.dual_use_pattern:
+        g = g.with_columns(pl.col("hs_code").str.extract(reference.dual_use_pattern, 1).alias("du_prefix"))
+        g = g.join(reference.dual_use.rename({"prefix": "du_prefix", "note": "du_note", "category": "du_category"}),
+                   on="du_prefix", how="left")
+    else:
+        g = g.with_columns(
+            pl.lit(None, pl.Utf8).alias("du_prefix"),
+            pl.lit(None, pl.Utf8).alias("du_category"),
+            pl.lit(None, pl.Utf8).alias("du_note"),
+        )
+    return g.with_columns(pl.col("du_prefix").is_not_null().alias("dual_use"))
+
+
+# ------------------------------------------------------------------ rules
+
+
+def _watchlist(frames: BatchFrames, ruleset: Ruleset, add) -> None:  # type: ignore[no-untyped-def]
+    rule = ruleset.rules.active("WATCHLIST_PARTY")
+    if rule is None:
+        return
+    scores = frames.manifests["watchlist_score"]
+    for i in scores.to_frame().with_row_index("r").filter(pl.col("watchlist_score") >= rule.min_match_score)["r"]:
+        ms: list[WatchlistMatch] = [x for x in frames.matches[i] if x.score >= rule.min_match_score]
+        best = max(ms, key=lambda x: x.score)
+        strong = best.score >= rule.strong_match_score
+        add(
+            i,
+            "WATCHLIST_PARTY",
+            rule.weight,
+            f"{best.party_role.lower()} matches {best.list_id} entry {best.entry_id} (score {best.score:.2f})"
+            + (" - strong match" if strong else ""),
+            {
+                "party_role": best.party_role,
+                "list_id": best.list_id,
+                "entry_id": best.entry_id,
+                "matched_name": best.matched_name,
+                "match_score": f"{best.score:.3f}",
+                "matches": str(len(ms)),
+            },
+            rule.strong_lane if strong else rule.lane,
+        )
+
+
+def _embargo_route(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, reference: ScoringReference, add) -> None:  # type: ignore[no-untyped-def]
+    rule = ruleset.rules.active("EMBARGO_ROUTE")
+    if rule is None or reference.country_risk.is_empty():
+        return
+    m = frames.manifests
+    parts: list[pl.DataFrame] = []
+    if "origin" in rule.check:
+        parts.append(goods.select("i", pl.lit("origin").alias("where"), pl.col("origin").alias("country")))
+    if "loading" in rule.check:
+        parts.append(m.select("i", pl.lit("loading").alias("where"), pl.col("loading_country").alias("country")))
+    if "discharge" in rule.check:
+        parts.append(m.select("i", pl.lit("discharge").alias("where"), pl.col("discharge_country").alias("country")))
+    if "transshipment" in rule.check:
+        parts.append(m.select("i", pl.lit("transshipment").alias("where"), pl.col("transshipment_countries").alias("country")).explode("country"))
+    if "routing" in rule.check:
+        parts.append(m.select("i", pl.lit("routing").alias("where"), pl.col("routing_countries").alias("country")).explode("country"))
+    if not parts:
+        return
+    long = pl.concat(parts, how="vertical").join(reference.country_risk, on="country", how="inner")
+    long = long.filter(pl.col("class_weight") > 0)
+    if long.is_empty():
+        return
+    fired = (
+        long.sort(["i", "class_weight"], descending=[False, True])
+        .group_by("i", maintain_order=True)
+        .agg(
+            pl.first("country"),
+            pl.first("where"),
+            pl.first("risk_class"),
+            pl.first("class_weight"),
+            pl.concat_str(pl.col("where"), pl.lit(":"), pl.col("country")).unique(maintain_order=True).str.join(",").alias("all"),
+        )
+    )
+    for i, country, where, risk_class, cw, everything in fired.iter_rows():
+        add(
+            i,
+            "EMBARGO_ROUTE",
+            rule.weight * cw,
+            f"{where} country {country} is {risk_class.replace('_', ' ')}",
+            {"country": country, "where": where, "risk_class": risk_class, "countries": everything},
+            rule.embargoed_lane if risk_class == "embargoed" else rule.lane,
+        )
+
+
+def _dual_use(goods: pl.DataFrame, ruleset: Ruleset, add) -> None:  # type: ignore[no-untyped-def]
+    rule = ruleset.rules.active("DUAL_USE_GOODS")
+    if rule is None:
+        return
+    fired = (
+        goods.filter(pl.col("dual_use"))
+        .group_by("i", maintain_order=True)
+        .agg(pl.first("line"), pl.first("hs_code"), pl.first("du_prefix"), pl.first("du_category"),
+             pl.first("du_note"), pl.len().alias("lines"))
+    )
+    for i, line, hs, prefix, category, note, lines in fired.iter_rows():
+        add(
+            i,
+            "DUAL_USE_GOODS",
+            rule.weight,
+            f"HS {hs} on line {line} is on the strategic list ({category}: {prefix})",
+            {"line": str(line), "hs_code": hs, "listed_prefix": prefix, "category": category,
+             "note": note or "", "lines": str(lines)},
+            rule.lane,
+        )
+
+
+def _undervaluation(goods: pl.DataFrame, ruleset: Ruleset, reference: ScoringReference, add) -> None:  # type: ignore[no-untyped-def]
+    rule = ruleset.rules.active("UNDERVALUATION")
+    b = reference.benchmarks
+    if rule is None or b.is_empty():
+        return
+    keep = ["hs", "origin", "n", "median_log_vpk", "mad_log_vpk"]
+    b1 = b.filter(pl.col("level") == "hs6_origin").select(keep).rename(
+        {"hs": "hs_subheading", "n": "n1", "median_log_vpk": "med1", "mad_log_vpk": "mad1"})
+    b2 = b.filter(pl.col("level") == "hs6").select(keep[:1] + keep[2:]).rename(
+        {"hs": "hs_subheading", "n": "n2", "median_log_vpk": "med2", "mad_log_vpk": "mad2"})
+    b3 = b.filter(pl.col("level") == "chapter").select(keep[:1] + keep[2:]).rename(
+        {"hs": "hs_chapter", "n": "n3", "median_log_vpk": "med3", "mad_log_vpk": "mad3"})
+    ms = rule.min_samples
+    g = (
+        goods.filter(pl.col("value_per_kg").is_not_null() & (pl.col("gross_weight_kg") > 0))
+        .select("i", "line", "hs_subheading", "hs_chapter", "origin", "value_per_kg")
+        .join(b1, on=["hs_subheading", "origin"], how="left")
+        .join(b2, on="hs_subheading", how="left")
+        .join(b3, on="hs_chapter", how="left")
+    )
+    level = (
+        pl.when(pl.col("n1") >= ms).then(pl.lit("hs6_origin"))
+        .when(pl.col("n2") >= ms).then(pl.lit("hs6"))
+        .when(pl.col("n3") >= ms).then(pl.lit("chapter"))
+    )
+    med = pl.when(pl.col("n1") >= ms).then("med1").when(pl.col("n2") >= ms).then("med2").when(pl.col("n3") >= ms).then("med3")
+    mad = pl.when(pl.col("n1") >= ms).then("mad1").when(pl.col("n2") >= ms).then("mad2").when(pl.col("n3") >= ms).then("mad3")
+    g = g.with_columns(level.alias("level"), med.alias("med"), mad.alias("mad")).filter(pl.col("med").is_not_null())
+    g = g.with_columns(
+        ((pl.col("value_per_kg").log() - pl.col("med")) / (pl.col("mad").clip(lower_bound=0.05) * _MAD_SCALE)).alias("z"),
+        (pl.col("value_per_kg").log() - pl.col("med")).exp().alias("ratio"),
+    )
+    fired = (
+        g.filter((pl.col("z") <= -rule.min_robust_z) & (pl.col("ratio") <= rule.max_ratio))
+        .sort(["i", "z"])
+        .group_by("i", maintain_order=True)
+        .agg(pl.first("line"), pl.first("hs_subheading"), pl.first("origin"), pl.first("value_per_kg"),
+             pl.first("med"), pl.first("z"), pl.first("ratio"), pl.first("level"))
+    )
+    for i, line, hs6, origin, vpk, med_, z, ratio, lvl in fired.iter_rows():
+        add(
+            i,
+            "UNDERVALUATION",
+            rule.weight,
+            f"line {line}: {vpk:.2f} USD/kg is {ratio:.0%} of the benchmark for HS {hs6} from {origin}",
+            {"line": str(line), "hs_subheading": hs6, "origin": origin, "value_usd_per_kg": _fmt(vpk),
+             "benchmark_usd_per_kg": _fmt(math.exp(med_)), "robust_z": f"{z:.2f}", "benchmark_level": lvl},
+            rule.lane,
+        )
+
+
+def _description_mismatch(goods: pl.DataFrame, ruleset: Ruleset, reference: ScoringReference, add) -> None:  # type: ignore[no-untyped-def]
+    rule = ruleset.rules.active("DESCRIPTION_MISMATCH")
+    if rule is None or reference.keywords.is_empty():
+        return
+    profiled = list(reference.profiled_chapters)
+    pairs = goods.filter(pl.col("hs_chapter").is_in(profiled)).select("hs_chapter", "description").unique()
+    if pairs.is_empty():
+        return
+    tokens = (
+        pairs.with_columns(pl.col("description").str.extract_all(r"[a-z]+").alias("word"))
+        .explode("word")
+        .filter(pl.col("word").is_not_null())
+        .with_columns(singular(pl.col("word")).alias("word"))
+    )
+    counts = tokens.group_by("hs_chapter", "description").agg(pl.len().alias("tokens"))
+    matched = tokens.join(reference.keywords, on="word", how="inner")
+    verdict = (
+        matched.group_by("hs_chapter", "description")
+        .agg(
+            (pl.col("kw_chapter") == pl.col("hs_chapter")).any().alias("fits"),
+            pl.col("kw_chapter").filter(pl.col("kw_chapter") != pl.col("hs_chapter")).mode().first().alias("other"),
+            pl.col("word").filter(pl.col("kw_chapter") != pl.col("hs_chapter")).first().alias("other_word"),
+        )
+    )
+    judged = counts.join(verdict, on=["hs_chapter", "description"], how="left").with_columns(
+        pl.col("fits").fill_null(False)
+    )
+    bad = judged.filter(~pl.col("fits") & (pl.col("tokens") >= rule.min_tokens))
+    if rule.require_other_chapter:
+        bad = bad.filter(pl.col("other").is_not_null())
+    if bad.is_empty():
+        return
+    fired = (
+        goods.join(bad, on=["hs_chapter", "description"], how="inner")
+        .group_by("i", maintain_order=True)
+        .agg(pl.first("line"), pl.first("hs_code"), pl.first("description"), pl.first("other"), pl.first("other_word"))
+    )
+    for i, line, hs, desc, other, word in fired.iter_rows():
+        add(
+            i,
+            "DESCRIPTION_MISMATCH",
+            rule.weight,
+            f"line {line}: description does not fit HS chapter {hs[:2]}"
+            + (f" (reads like chapter {other})" if other else ""),
+            {"line": str(line), "hs_code": hs, "description": desc[:120], "declared_chapter": hs[:2],
+             "suggested_chapter": other or "", "keyword": word or ""},
+            rule.lane,
+        )
+
+
+def _party_rules(frames: BatchFrames, ruleset: Ruleset, add) -> None:  # type: ignore[no-untyped-def]
+    rules = ruleset.rules
+    m = frames.manifests
+    nt, pf_rule, tt = rules.active("NEW_TRADER"), rules.active("PRIOR_FINDINGS"), rules.active("TRUSTED_TRADER")
+    if nt is not None:
+        for i in m.filter(pl.col("new_trader"))["i"]:
+            roles = frames.facts[i].new_roles
+            add(i, "NEW_TRADER", nt.weight, f"{', '.join(r.lower() for r in roles)} without screening history",
+                {"roles": ",".join(roles)}, nt.lane)
+    if pf_rule is not None:
+        for i in m.filter(pl.col("prior_findings") >= pf_rule.min_confirmed)["i"]:
+            prior = frames.facts[i].prior
+            total = sum(p[2] for p in prior)
+            add(i, "PRIOR_FINDINGS", pf_rule.weight, f"{total} confirmed earlier finding(s) against {prior[0][0].lower()} {prior[0][1]}",
+                {"trader_ids": ",".join(p[1] for p in prior), "confirmed": str(total)}, pf_rule.lane)
+    if tt is not None:
+        for i in m.filter(pl.col("trusted_trader"))["i"]:
+            role, trader_id, until = frames.facts[i].trusted[0]
+            add(i, "TRUSTED_TRADER", tt.weight, f"{role.lower()} {trader_id} holds a valid AEO certificate (until {until})",
+                {"role": role, "trader_id": trader_id, "valid_until": until}, None)
+
+
+def _late_filing(frames: BatchFrames, ruleset: Ruleset, add) -> None:  # type: ignore[no-untyped-def]
+    rule = ruleset.rules.active("LATE_FILING")
+    if rule is None:
+        return
+    dep = rule.before_departure_h
+    arr = rule.before_arrival_h
+    m = frames.manifests
+    need_dep = pl.col("mode").replace_strict(dep, default=None, return_dtype=pl.Float64)
+    need_arr = pl.col("mode").replace_strict(arr, default=None, return_dtype=pl.Float64)
+    fired = m.with_columns(need_dep.alias("nd"), need_arr.alias("na")).filter(
+        (pl.col("lead_time_h") < pl.col("nd")).fill_null(False) | (pl.col("arrival_lead_h") < pl.col("na")).fill_null(False)
+    ).select("i", "mode", "lead_time_h", "arrival_lead_h", "nd", "na")
+    for i, mode, lead, alead, nd, na in fired.iter_rows():
+        if nd is not None and lead < nd:
+            reason = (f"{mode.lower()} filed {-lead:.1f} h after departure" if lead < 0
+                      else f"{mode.lower()} filed {lead:.1f} h before departure (minimum {nd:g} h)")
+            ev = {"mode": mode, "hours_before_departure": f"{lead:.2f}", "required_hours": f"{nd:g}"}
+        else:
+            reason = f"{mode.lower()} filed {alead:.1f} h before arrival (minimum {na:g} h)"
+            ev = {"mode": mode, "hours_before_arrival": f"{alead:.2f}", "required_hours": f"{na:g}"}
+        add(i, "LATE_FILING", rule.weight, reason, ev, rule.lane)
+
+
+def _late_amendment(frames: BatchFrames, ruleset: Ruleset, add) -> None:  # type: ignore[no-untyped-def]
+    rule = ruleset.rules.active("LATE_AMENDMENT")
+    if rule is None:
+        return
+    fired = frames.manifests.filter(pl.col("amendment_changed") & (pl.col("lead_time_h") < 0)).select("i", "version", "lead_time_h")
+    for i, version, lead in fired.iter_rows():
+        add(i, "LATE_AMENDMENT", rule.weight,
+            f"amendment v{version} changes parties or goods {-lead:.1f} h after departure",
+            {"version": str(version), "hours_after_departure": f"{-lead:.2f}"}, rule.lane)
+
+
+def _route_anomaly(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, reference: ScoringReference, add) -> None:  # type: ignore[no-untyped-def]
+    rule = ruleset.rules.active("ROUTE_ANOMALY")
+    if rule is None:
+        return
+    m = frames.manifests
+    hubs = sorted(reference.hubs)
+    du = goods.filter(pl.col("dual_use")).select("i").unique()
+    via_hub = (
+        pl.col("transshipment_countries").list.eval(pl.element().is_in(hubs)).list.any()
+        | pl.col("routing_countries").list.eval(pl.element().is_in(hubs)).list.any()
+    ).fill_null(False)
+    f = m.select(
+        "i", "route_unusual", "transshipment_count", "loading_port", "discharge_port",
+        "transshipment_countries", "routing_countries",
+        (pl.col("transshipment_count") > rule.max_transshipments).alias("circuitous"),
+        (via_hub & pl.col("i").is_in(du["i"].implode()) & pl.lit(rule.hub_with_dual_use)).alias("hub_dual_use"),
+    ).filter(pl.col("route_unusual") | pl.col("circuitous") | pl.col("hub_dual_use"))
+    for i, unusual, tcount, lp, dp, tcs, rcs, circuitous, hub in f.iter_rows():
+        reasons = []
+        ev = {"route": f"{lp}>{dp}", "transshipments": str(tcount)}
+        if unusual:
+            tid, route, n = frames.facts[i].route_unusual  # type: ignore[misc]
+            reasons.append(f"route {route} never used by trader {tid} in {n} shipments")
+            ev["trader_id"] = tid
+        if circuitous:
+            reasons.append(f"{tcount} transshipments (more than {rule.max_transshipments})")
+        if hub:
+            via = sorted({c for c in (tcs or []) + (rcs or []) if c in reference.hubs})
+            reasons.append(f"dual-use goods routed via diversion hub {','.join(via)}")
+            ev["hubs"] = ",".join(via)
+        add(i, "ROUTE_ANOMALY", rule.weight, "; ".join(reasons), ev, rule.lane)
+
+
+def _weight_anomaly(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, add) -> None:  # type: ignore[no-untyped-def]
+    rule = ruleset.rules.active("WEIGHT_ANOMALY")
+    if rule is None:
+        return
+    kpp = pl.col("gross_weight_kg") / pl.col("packages")
+    lines = (
+        goods.filter((pl.col("packages") > 0) & ((kpp < rule.min_kg_per_package) | (kpp > rule.max_kg_per_package)))
+        .group_by("i", maintain_order=True)
+        .agg(pl.first("line"), (pl.first("gross_weight_kg") / pl.first("packages")).alias("kpp"))
+    )
+    per_line = {i: (line, k) for i, line, k in lines.iter_rows()}
+    kpc = pl.col("total_gross_weight_kg") / pl.col("container_count")
+    boxes = frames.manifests.filter(
+        (pl.col("container_count") > 0) & ((kpc > rule.max_kg_per_container) | (kpc < rule.min_kg_per_container))
+    ).select("i", "container_count", (pl.col("total_gross_weight_kg") / pl.col("container_count")).alias("kpc"))
+    per_box = {i: (c, k) for i, c, k in boxes.iter_rows()}
+    for i in sorted(per_line.keys() | per_box.keys()):
+        reasons, ev = [], {}
+        if i in per_line:
+            line, k = per_line[i]
+            reasons.append(f"line {line}: {k:.3g} kg per package")
+            ev.update({"line": str(line), "kg_per_package": _fmt(k)})
+        if i in per_box:
+            c, k = per_box[i]
+            reasons.append(f"{k:.0f} kg per container over {c} container(s)")
+            ev.update({"containers": str(c), "kg_per_container": _fmt(k)})
+        add(i, "WEIGHT_ANOMALY", rule.weight, "; ".join(reasons), ev, rule.lane)
+
+
+def _criteria_frame(frames: BatchFrames, goods: pl.DataFrame, fields: set[str]) -> pl.DataFrame:
+    mcols = [c for c in frames.manifests.columns if c in fields and c not in goods.columns]
+    if not mcols:
+        return goods
+    return goods.join(frames.manifests.select("i", *mcols), on="i", how="left")
+
+
+def _criteria(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, add) -> None:  # type: ignore[no-untyped-def]
+    if not ruleset.criteria_exprs:
+        return
+    fields = ruleset.criteria_fields
+    g = _criteria_frame(frames, goods, fields)
+    flags = g.select(
+        "i", "line", *[expr.alias(f"c{k}") for k, (_, expr) in enumerate(ruleset.criteria_exprs)]
+    )
+    for k, (crit, _) in enumerate(ruleset.criteria_exprs):
+        fired = flags.filter(pl.col(f"c{k}")).group_by("i", maintain_order=True).agg(pl.first("line"))
+        for i, line in fired.iter_rows():
+            add(i, crit.id, crit.weight, crit.reason or f"meets criterion {crit.id}",
+                {"criterion": crit.when, "line": str(line)}, crit.lane)
+
+
+def _rfi(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset) -> list[bool]:
+    n = frames.manifests.height
+    out = [False] * n
+    if not ruleset.rfi_exprs:
+        return out
+    g = _criteria_frame(frames, goods, ruleset.criteria_fields)
+    any_gap = pl.any_horizontal([e for _, e in ruleset.rfi_exprs])
+    for i in g.filter(any_gap)["i"].unique():
+        out[i] = True
+    return out
