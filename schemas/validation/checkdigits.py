@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 import re
+from operator import mul
 
 _CONTAINER_RE = re.compile(r"^[A-Z]{3}[UJZR][0-9]{7}$")
 _IMO_RE = re.compile(r"^(?:IMO ?)?([0-9]{7})$")
@@ -33,16 +34,20 @@ def _iso6346_letter_values() -> dict[str, int]:
 
 
 _LETTER = _iso6346_letter_values()
+# Value of every character a container number may hold, and the weights 2**position.
+_ISO6346_VALUE = {**_LETTER, **{str(d): d for d in range(10)}}
+_ISO6346_WEIGHT = tuple(1 << i for i in range(10))
 
 
 def iso6346_check_digit(owner_serial: str) -> int:
     """Check digit for the first 10 characters of a container number (owner code,
-    category, 6-digit serial). A remainder of 10 gives 0."""
-    total = 0
-    for i, ch in enumerate(owner_serial[:10]):
-        v = _LETTER[ch] if ch.isalpha() else int(ch)
-        total += v << i
-    return total % 11 % 10
+    category, 6-digit serial). A remainder of 10 gives 0.
+
+    >>> iso6346_check_digit("MSKU123455")  # weighted sum mod 11 is 10
+    0
+    """
+    values = map(_ISO6346_VALUE.__getitem__, owner_serial[:10])
+    return sum(map(mul, values, _ISO6346_WEIGHT)) % 11 % 10
 
 
 def is_valid_container(number: str) -> bool:
@@ -52,9 +57,14 @@ def is_valid_container(number: str) -> bool:
     return iso6346_check_digit(number[:10]) == int(number[10])
 
 
+_IMO_WEIGHT = (7, 6, 5, 4, 3, 2)
+
+
 def imo_check_digit(first_six: str) -> int:
     """IMO ship number check digit: digits weighted 7..2, sum mod 10."""
-    return sum(int(d) * w for d, w in zip(first_six, range(7, 1, -1), strict=True)) % 10
+    if len(first_six) != 6:
+        raise ValueError(f"an IMO check digit needs 6 digits, got {first_six!r}")
+    return sum(map(mul, map(int, first_six), _IMO_WEIGHT)) % 10
 
 
 def is_valid_imo(number: str) -> bool:
