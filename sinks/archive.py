@@ -1,0 +1,452 @@
+"""The Parquet archive: every screened manifest with its result, and every rejection,
+hive-partitioned for analysts and backtests.
+
+Layout under the archive directory::
+
+    screened/date=YYYY-MM-DD/lane=RED/part-p{partition}-{first:012d}-{last:012d}.parquet
+    rejected/date=YYYY-MM-DD/part-p{partition}-{first:012d}-{last:012d}.parquet
+    _committed/p{partition}-{last:012d}          (empty commit markers)
+
+``date`` is the UTC day of ``screened_at`` (``received_at`` for rejections); ``partition``
+and ``first``/``last`` are the input partition of ``manifests.raw`` and the offset range
+of the batch that wrote the file.
+
+Exactly-once for the archive, even across crashes and replays:
+
+1. The pipeline flushes the sink *before* it commits the batch's Kafka transaction, so an
+   archived row is never behind a committed offset (at-least-once).
+2. A flush writes every file under a temporary name and renames it into place
+   (``os.replace`` is atomic), then writes the commit marker ``_committed/p{p}-{last}``.
+   A batch is in the archive exactly when its marker exists.
+3. ``on_assign`` reads the markers: the high-water offset of each partition is the
+   largest ``last``. Data files of that partition past the high-water belong to a flush
+   that crashed before its marker and are removed; they will be written again.
+4. A batch replayed after a crash (its transaction aborted, so Kafka hands it out again)
+   brings the same offsets: rows at or below the high-water are skipped, the rest written.
+
+So each input offset lands in the archive once; since the pipeline's ledger turns a
+second copy of the same (manifest_id, version) into a replay that never reaches the sinks,
+each (manifest_id, version) does too. ``compact_archive`` keeps it so (it dedupes on
+``manifest_id`` + ``version``). The guarantee is per archive directory: workers that
+share partitions must share the directory.
+
+>>> sink = ArchiveSink("var/archive")          # doctest: +SKIP
+>>> pl.scan_parquet("var/archive/screened/**/*.parquet", hive_partitioning=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+import polars as pl
+
+from schemas.model import Manifest, ScreeningResult
+from sinks.base import RejectedRecord, ScreenedRecord, SinkBatch
+
+log = logging.getLogger("cargowatch.archive")
+
+SCREENED_DIR = "screened"
+REJECTED_DIR = "rejected"
+COMMITTED_DIR = "_committed"
+_PART = re.compile(r"^part-p(\d+)-(\d{12})-(\d{12})\.parquet$")
+_MARKER = re.compile(r"^p(\d+)-(\d{12})$")
+_TMP_SUFFIX = ".tmp"
+_JOURNAL = "_compaction.json"
+
+SCREENED_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "manifest_id": pl.String,
+    "version": pl.Int32,
+    "lane": pl.String,
+    "referral": pl.String,
+    "score": pl.Float64,
+    "ruleset_version": pl.String,
+    "screened_at": pl.Datetime("us", "UTC"),
+    "latency_ms": pl.Float64,
+    "mode": pl.String,
+    "filed_at": pl.Datetime("us", "UTC"),
+    "loading_port": pl.String,
+    "discharge_port": pl.String,
+    "transshipment_ports": pl.List(pl.String),
+    "filer_id": pl.String,
+    "consignee_id": pl.String,
+    "consignor_id": pl.String,
+    "hs_codes": pl.List(pl.String),
+    "hit_rule_ids": pl.List(pl.String),
+    "watchlist_entry_ids": pl.List(pl.String),
+    "manifest_json": pl.String,
+    "input_partition": pl.Int32,
+    "input_offset": pl.Int64,
+}
+"""Columns of ``screened/`` files (plus ``date`` from the path when read with hive partitioning)."""
+
+REJECTED_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "manifest_id": pl.String,
+    "version": pl.Int32,
+    "received_at": pl.Datetime("us", "UTC"),
+    "source": pl.String,
+    "error_codes": pl.List(pl.String),
+    "errors_json": pl.String,
+    "raw": pl.Binary,
+    "input_partition": pl.Int32,
+    "input_offset": pl.Int64,
+}
+"""Columns of ``rejected/`` files."""
+
+_json = msgspec.json.Encoder()
+
+
+class ArchiveError(RuntimeError):
+    """The archive directory cannot be used; the message says which path and why."""
+
+
+def _screened_row(rec: ScreenedRecord) -> dict:
+    m: Manifest = rec.manifest
+    r: ScreeningResult = rec.result
+    consignee = m.party("CONSIGNEE")
+    consignor = m.party("CONSIGNOR")
+    return {
+        "manifest_id": r.manifest_id,
+        "version": r.version,
+        "lane": r.lane,
+        "referral": r.referral,
+        "score": float(r.score),
+        "ruleset_version": r.ruleset_version,
+        "screened_at": r.screened_at,
+        "latency_ms": float(r.latency_ms),
+        "mode": m.mode,
+        "filed_at": m.filed_at,
+        "loading_port": m.route.loading_port,
+        "discharge_port": m.route.discharge_port,
+        "transshipment_ports": list(m.route.transshipment_ports),
+        "filer_id": m.filer.id,
+        "consignee_id": consignee.identifier if consignee else None,
+        "consignor_id": consignor.identifier if consignor else None,
+        "hs_codes": sorted({g.hs_code for g in m.goods}),
+        "hit_rule_ids": [h.rule_id for h in r.hits],
+        "watchlist_entry_ids": [f"{w.list_id}/{w.entry_id}" for w in r.watchlist_matches],
+        # The contract JSON of the manifest, so a backtest can re-score it unchanged.
+        "manifest_json": _json.encode(m).decode(),
+        "input_partition": rec.partition,
+        "input_offset": rec.offset,
+    }
+
+
+def _rejected_row(rec: RejectedRecord) -> dict:
+    rj = rec.rejection
+    return {
+        "manifest_id": rj.manifest_id,
+        "version": rj.version,
+        "received_at": rj.received_at,
+        "source": rj.source.describe(),
+        "error_codes": sorted({e.code for e in rj.errors}),
+        "errors_json": _json.encode(rj.errors).decode(),
+        "raw": rec.raw,
+        "input_partition": rec.partition,
+        "input_offset": rec.offset,
+    }
+
+
+def _day(ts: datetime) -> str:
+    """The UTC day of a timestamp, as the ``date=`` partition value."""
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(UTC)
+    return ts.strftime("%Y-%m-%d")
+
+
+def _write_atomic(df: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}{_TMP_SUFFIX}")
+    df.write_parquet(tmp, compression="zstd", statistics=True)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class PartFile:
+    """A data file written by one flush: its path and the input range it covers."""
+
+    path: Path
+    partition: int
+    first: int
+    last: int
+
+    @classmethod
+    def parse(cls, path: Path) -> PartFile | None:
+        m = _PART.match(path.name)
+        if m is None:
+            return None
+        return cls(path, int(m.group(1)), int(m.group(2)), int(m.group(3)))
+
+
+def part_name(partition: int, first: int, last: int) -> str:
+    """The file name of a flush's data for one input partition and offset range."""
+    return f"part-p{partition}-{first:012d}-{last:012d}.parquet"
+
+
+def committed_offsets(directory: str | Path) -> dict[int, int]:
+    """The high-water offset per input partition: the last offset of a committed flush."""
+    marks: dict[int, int] = {}
+    root = Path(directory) / COMMITTED_DIR
+    if not root.is_dir():
+        return marks
+    for entry in root.iterdir():
+        m = _MARKER.match(entry.name)
+        if m:
+            p, last = int(m.group(1)), int(m.group(2))
+            marks[p] = max(marks.get(p, -1), last)
+    return marks
+
+
+def _data_files(root: Path) -> Iterable[Path]:
+    for sub in (SCREENED_DIR, REJECTED_DIR):
+        base = root / sub
+        if base.is_dir():
+            yield from base.rglob("*.parquet")
+
+
+class ArchiveSink:
+    """A BatchSink (sinks/base.py) writing the Parquet archive described above.
+
+    Rows are buffered by ``add`` and written by ``flush``, which the pipeline calls before
+    committing the batch's offsets. Errors writing the archive propagate to the pipeline
+    so the batch is not committed and is retried; they are never swallowed.
+    """
+
+    def __init__(self, directory: str | Path):
+        self.root = Path(directory)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            (self.root / COMMITTED_DIR).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise ArchiveError(
+                f"archive directory {self.root}: cannot create ({exc.strerror or exc})"
+            ) from None
+        self._high_water: dict[int, int] = committed_offsets(self.root)
+        self._screened: list[ScreenedRecord] = []
+        self._rejected: list[RejectedRecord] = []
+        self._range: dict[int, tuple[int, int]] = {}
+        self.rows_written = 0
+        self.rows_skipped = 0
+
+    # -- BatchSink ---------------------------------------------------------------
+    def on_assign(self, topic: str, partitions: list[int]) -> None:
+        """Recover the high-water offsets from the commit markers and remove files of
+        flushes that crashed before their marker (they are rewritten by the replay)."""
+        finish_compactions(self.root)
+        self._high_water = committed_offsets(self.root)
+        assigned = set(partitions)
+        removed = 0
+        for path in list(_data_files(self.root)):
+            part = PartFile.parse(path)
+            if part is None or part.partition not in assigned:
+                continue
+            if part.last > self._high_water.get(part.partition, -1):
+                path.unlink(missing_ok=True)
+                removed += 1
+        for path in self.root.rglob(f"*{_TMP_SUFFIX}"):
+            if path.name.startswith(".part-"):
+                path.unlink(missing_ok=True)
+        log.info(
+            "archive %s: partitions %s of %s recovered (high-water %s), %d uncommitted files removed",
+            self.root,
+            sorted(assigned),
+            topic,
+            {p: self._high_water.get(p) for p in sorted(assigned)},
+            removed,
+        )
+
+    def add(self, batch: SinkBatch) -> None:
+        """Buffer the batch's rows, skipping offsets already archived."""
+        for rec in batch.screened:
+            if self._take(rec.partition, rec.offset):
+                self._screened.append(rec)
+        for rj in batch.rejected:
+            if self._take(rj.partition, rj.offset):
+                self._rejected.append(rj)
+
+    def _take(self, partition: int, offset: int) -> bool:
+        if offset <= self._high_water.get(partition, -1):
+            self.rows_skipped += 1
+            return False
+        first, last = self._range.get(partition, (offset, offset))
+        self._range[partition] = (min(first, offset), max(last, offset))
+        return True
+
+    def flush(self) -> None:
+        """Write the buffered rows (temp file + rename each), then the commit markers."""
+        if not self._range:
+            return
+        ranges = self._range
+        written: list[Path] = []
+        groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
+        for rec in self._screened:
+            day = _day(rec.result.screened_at)
+            groups[(f"{SCREENED_DIR}/date={day}/lane={rec.result.lane}", rec.partition)].append(
+                _screened_row(rec)
+            )
+        for rj in self._rejected:
+            day = _day(rj.rejection.received_at)
+            groups[(f"{REJECTED_DIR}/date={day}", rj.partition)].append(_rejected_row(rj))
+        for (subdir, partition), rows in groups.items():
+            schema = SCREENED_SCHEMA if subdir.startswith(SCREENED_DIR) else REJECTED_SCHEMA
+            first, last = ranges[partition]
+            path = self.root / subdir / part_name(partition, first, last)
+            _write_atomic(pl.DataFrame(rows, schema=schema), path)
+            written.append(path)
+        for parent in {p.parent for p in written}:
+            _fsync_dir(parent)
+        markers = self.root / COMMITTED_DIR
+        for partition, (_, last) in ranges.items():
+            (markers / f"p{partition}-{last:012d}").touch()
+            previous = self._high_water.get(partition)
+            self._high_water[partition] = last
+            if previous is not None and previous != last:
+                (markers / f"p{partition}-{previous:012d}").unlink(missing_ok=True)
+        _fsync_dir(markers)
+        self.rows_written += len(self._screened) + len(self._rejected)
+        self._screened.clear()
+        self._rejected.clear()
+        self._range = {}
+
+    def close(self) -> None:
+        """Flush what is buffered (nothing, when the pipeline flushed every batch)."""
+        self.flush()
+
+    @property
+    def high_water(self) -> dict[int, int]:
+        """The last archived input offset per partition."""
+        return dict(self._high_water)
+
+
+# -- compaction -------------------------------------------------------------------
+
+
+@dataclass
+class CompactionReport:
+    """What ``compact_archive`` did."""
+
+    directories: int = 0
+    files_in: int = 0
+    files_out: int = 0
+    rows_in: int = 0
+    rows_out: int = 0
+    seconds: float = 0.0
+
+
+def _journal_write(directory: Path, new_file: str, replaced: list[str]) -> None:
+    tmp = directory / f"{_JOURNAL}{_TMP_SUFFIX}"
+    tmp.write_text(json.dumps({"new": new_file, "replaced": replaced}))
+    os.replace(tmp, directory / _JOURNAL)
+
+
+def finish_compactions(root: str | Path) -> int:
+    """Complete or roll back compactions interrupted by a crash (journal in the directory).
+
+    If the merged file made it into place the files it replaces are removed; otherwise its
+    temporary file is, and the originals stay. Returns how many journals were handled.
+    """
+    handled = 0
+    for journal in Path(root).rglob(_JOURNAL):
+        directory = journal.parent
+        try:
+            entry = json.loads(journal.read_text())
+        except (OSError, ValueError):
+            journal.unlink(missing_ok=True)
+            continue
+        if (directory / entry["new"]).exists():
+            for name in entry["replaced"]:
+                (directory / name).unlink(missing_ok=True)
+        for tmp in directory.glob(f".compact-*{_TMP_SUFFIX}"):
+            tmp.unlink(missing_ok=True)
+        journal.unlink(missing_ok=True)
+        handled += 1
+    return handled
+
+
+def compact_archive(directory: str | Path, min_files: int = 2) -> CompactionReport:
+    """Merge the small files of each leaf directory (``date=…/lane=…``) into one, keeping
+    one row per (manifest_id, version): the one from the earliest input offset.
+
+    Only committed files take part (a running worker's flush in progress is left alone),
+    so it is safe to run next to the workers. Each directory is swapped atomically:
+    merged file written under a temporary name, a journal naming the replaced files,
+    rename, remove the replaced files, remove the journal; ``finish_compactions``
+    completes an interrupted swap. Rejections without a manifest id are kept as they are.
+
+    >>> compact_archive("var/archive").files_out   # doctest: +SKIP
+    3
+    """
+    t0 = time.monotonic()
+    root = Path(directory)
+    if not root.is_dir():
+        raise ArchiveError(f"archive directory {root} does not exist")
+    finish_compactions(root)
+    high_water = committed_offsets(root)
+    report = CompactionReport()
+    leaves: dict[Path, list[Path]] = defaultdict(list)
+    for path in _data_files(root):
+        part = PartFile.parse(path)
+        if part is not None and part.last > high_water.get(part.partition, -1):
+            continue  # written by a flush that has not committed yet
+        leaves[path.parent].append(path)
+    for leaf, files in sorted(leaves.items()):
+        if len(files) < min_files:
+            continue
+        files.sort()
+        frames = [pl.read_parquet(f) for f in files]
+        merged = pl.concat(frames, how="diagonal_relaxed")
+        rows_in = merged.height
+        merged = merged.sort(["input_partition", "input_offset"], nulls_last=True)
+        keyed = merged.filter(pl.col("manifest_id").is_not_null())
+        unkeyed = merged.filter(pl.col("manifest_id").is_null())
+        keyed = keyed.unique(["manifest_id", "version"], keep="first", maintain_order=True)
+        merged = pl.concat([keyed, unkeyed], how="vertical_relaxed")
+        name = f"compact-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = leaf / f".{name}{_TMP_SUFFIX}"
+        merged.write_parquet(tmp, compression="zstd", statistics=True)
+        _journal_write(leaf, name, [f.name for f in files])
+        os.replace(tmp, leaf / name)
+        for f in files:
+            f.unlink(missing_ok=True)
+        (leaf / _JOURNAL).unlink(missing_ok=True)
+        _fsync_dir(leaf)
+        report.directories += 1
+        report.files_in += len(files)
+        report.files_out += 1
+        report.rows_in += rows_in
+        report.rows_out += merged.height
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+def scan_screened(directory: str | Path) -> pl.LazyFrame:
+    """The screened archive as one lazy frame (``date`` and ``lane`` from the paths).
+
+    >>> scan_screened("var/archive").filter(pl.col("lane") == "RED").collect()  # doctest: +SKIP
+    """
+    return pl.scan_parquet(
+        Path(directory) / SCREENED_DIR / "**" / "*.parquet", hive_partitioning=True
+    )
