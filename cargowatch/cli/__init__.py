@@ -23,6 +23,7 @@ err = Console(stderr=True)
 def _register() -> None:
     # Imported here so each module can register its own commands on `app`.
     from cargowatch.cli import (  # noqa: F401
+        archive,
         bench,
         demo,
         generate,
