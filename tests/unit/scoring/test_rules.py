@@ -1,0 +1,195 @@
+"""Each rule id of contract §3 fires on a crafted manifest and not on a clean one."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import msgspec
+import pytest
+from scoring_samples import CLEAN, NOW, enrich, goods, manifest
+
+from enrichers.enriched import TraderHistorySnapshot
+from schemas.model import TraderProfile, WatchlistMatch
+from streams.scoring import RULE_IDS, Ruleset, score_batch
+
+
+def rule_ids(result) -> set[str]:
+    return {h.rule_id for h in result.hits}
+
+
+def score_one(em, ruleset, reference):
+    return score_batch([em], ruleset, reference, NOW)[0]
+
+
+def test_clean_manifest_is_green_without_hits(quiet_ruleset, reference):
+    result = score_one(enrich(manifest()), quiet_ruleset, reference)
+    assert result.hits == []
+    assert result.score == 0
+    assert result.lane == "GREEN"
+    assert result.referral == "NONE"
+    assert result.ruleset_version == quiet_ruleset.version
+    assert result.latency_ms == pytest.approx(250.0)
+    assert result.screened_at == NOW
+    assert result.list_versions == {"OFAC-SDN": "2026-11-27"}
+
+
+def _late_amendment_case():
+    prev = manifest(version=1)
+    changed = dict(CLEAN["parties"][0], name="Other Buyer Ltd")
+    m = manifest(version=2, filed_at="2026-11-23T00:00:00Z", parties=[changed, CLEAN["parties"][1]])
+    return enrich(m, previous=prev)
+
+
+CASES = {
+    "WATCHLIST_PARTY": lambda: enrich(manifest(), matches=[WatchlistMatch(
+        party_role="CONSIGNEE", party_name="Acme Import GmbH", list_id="OFAC-SDN", entry_id="123",
+        matched_name="ACME IMPORT", score=0.85)]),
+    "EMBARGO_ROUTE": lambda: enrich(manifest(route={"transshipment_ports": ["IRBND"]})),
+    "DUAL_USE_GOODS": lambda: enrich(manifest(goods=goods(hs_code="845710", description="machining centres for working metal"))),
+    "UNDERVALUATION": lambda: enrich(manifest(goods=goods(value_amount=2000.0))),  # 2 USD/kg vs 50
+    "DESCRIPTION_MISMATCH": lambda: enrich(manifest(goods=goods(description="frozen shrimps vannamei"))),
+    "NEW_TRADER": lambda: enrich(manifest(), known=False),
+    "LATE_FILING": lambda: enrich(manifest(filed_at="2026-11-21T12:00:00Z")),  # 12 h before departure
+    "LATE_AMENDMENT": _late_amendment_case,
+    "ROUTE_ANOMALY": lambda: enrich(manifest(route={"loading_port": "CNNBG"})),  # never used by these traders
+    "WEIGHT_ANOMALY": lambda: enrich(manifest(goods=goods(packages=1, gross_weight_kg=60000.0), total_packages=1, total_gross_weight_kg=60000.0)),
+    "PRIOR_FINDINGS": lambda: enrich(manifest(), history={"DE1": TraderHistorySnapshot(
+        trader_id="DE1", shipments=30, routes={"CNSHA>DEHAM": 30}, confirmed_findings=2)}),
+    "TRUSTED_TRADER": lambda: enrich(manifest(), profiles={"DE1": TraderProfile(
+        trader_id="DE1", name="Acme Import GmbH", country="DE", aeo_certificate="DEAEOF1234", aeo_valid_until="2027-12-31")}),
+}
+
+
+def test_every_contract_rule_has_a_case():
+    assert set(CASES) | {"RANDOM_SELECTION"} == set(RULE_IDS)
+
+
+@pytest.mark.parametrize("rule_id", sorted(CASES))
+def test_rule_fires_on_crafted_manifest(rule_id, quiet_ruleset, reference):
+    result = score_one(CASES[rule_id](), quiet_ruleset, reference)
+    assert rule_id in rule_ids(result), result.hits
+    hit = next(h for h in result.hits if h.rule_id == rule_id)
+    assert hit.reason
+    assert hit.evidence and all(isinstance(v, str) for v in hit.evidence.values())
+    # transshipment via IRBND: an embargoed country, the full EMBARGO_ROUTE weight
+    assert hit.weight == pytest.approx(getattr(quiet_ruleset.rules, rule_id.lower()).weight)
+
+
+@pytest.mark.parametrize("rule_id", sorted(CASES))
+def test_rule_does_not_fire_on_clean_manifest(rule_id, quiet_ruleset, reference):
+    assert rule_id not in rule_ids(score_one(enrich(manifest()), quiet_ruleset, reference))
+
+
+def test_random_selection_fires_at_full_rate(ruleset, reference):
+    spec = ruleset.spec
+    rules = msgspec.structs.replace(
+        spec.rules, random_selection=msgspec.structs.replace(spec.rules.random_selection, rate=1.0)
+    )
+    rs = Ruleset(msgspec.structs.replace(spec, rules=rules))
+    result = score_one(enrich(manifest()), rs, reference)
+    assert "RANDOM_SELECTION" in rule_ids(result)
+    assert result.lane == "YELLOW"  # the random floor's lane, whatever the score
+
+
+def test_embargoed_origin_goes_red(quiet_ruleset, reference):
+    result = score_one(enrich(manifest(goods=goods(origin_country="KP"))), quiet_ruleset, reference)
+    hit = next(h for h in result.hits if h.rule_id == "EMBARGO_ROUTE")
+    assert hit.evidence["country"] == "KP" and hit.evidence["risk_class"] == "embargoed"
+    assert result.lane == "RED"
+
+
+def test_high_risk_country_weighs_less_than_embargoed(quiet_ruleset, reference):
+    ru = score_one(enrich(manifest(goods=goods(origin_country="RU"))), quiet_ruleset, reference)
+    ir = score_one(enrich(manifest(goods=goods(origin_country="IR"))), quiet_ruleset, reference)
+    def weight(r):
+        return next(h.weight for h in r.hits if h.rule_id == "EMBARGO_ROUTE")
+
+    assert 0 < weight(ru) < weight(ir)
+
+
+def test_air_filed_after_departure_is_late(quiet_ruleset, reference):
+    m = manifest(mode="AIR", filed_at="2026-11-22T01:00:00Z",
+                 document={"type": "HOUSE_AWB", "number": "12345675"})
+    result = score_one(enrich(m), quiet_ruleset, reference)
+    assert "LATE_FILING" in rule_ids(result)
+
+
+def test_air_filed_before_departure_is_not_late(quiet_ruleset, reference):
+    m = manifest(mode="AIR", filed_at="2026-11-21T20:00:00Z")
+    assert "LATE_FILING" not in rule_ids(score_one(enrich(m), quiet_ruleset, reference))
+
+
+def test_amendment_after_departure_without_changes_is_not_late_amendment(quiet_ruleset, reference):
+    prev = manifest(version=1)
+    m = manifest(version=2, filed_at="2026-11-23T00:00:00Z")
+    assert "LATE_AMENDMENT" not in rule_ids(score_one(enrich(m, previous=prev), quiet_ruleset, reference))
+
+
+def test_strong_sanctions_match_gives_dnl_and_red(quiet_ruleset, reference):
+    match = WatchlistMatch(party_role="CONSIGNEE", party_name="Acme Import GmbH", list_id="OFAC-SDN",
+                           entry_id="9", matched_name="ACME IMPORT GMBH", score=0.97)
+    result = score_one(enrich(manifest(), matches=[match]), quiet_ruleset, reference)
+    assert result.referral == "DNL"
+    assert result.lane == "RED"
+    assert result.watchlist_matches == [match]
+
+
+def test_weak_match_gives_no_dnl(quiet_ruleset, reference):
+    match = WatchlistMatch(party_role="CONSIGNEE", party_name="Acme", list_id="OFAC-SDN",
+                           entry_id="9", matched_name="ACME", score=0.85)
+    assert score_one(enrich(manifest(), matches=[match]), quiet_ruleset, reference).referral != "DNL"
+
+
+def test_high_risk_air_cargo_gets_rfs(quiet_ruleset, reference):
+    m = manifest(mode="AIR", goods=goods(origin_country="IR", hs_code="845710", description="machining centres"))
+    result = score_one(enrich(m), quiet_ruleset, reference)
+    assert result.score >= 65 and result.referral == "RFS"
+
+
+def test_missing_consignee_identifier_gets_rfi(quiet_ruleset, reference):
+    parties = [dict(CLEAN["parties"][0], identifier=None), CLEAN["parties"][1]]
+    result = score_one(enrich(manifest(parties=parties)), quiet_ruleset, reference)
+    assert result.referral == "RFI"
+
+
+def test_expired_certificate_does_not_lower_score(quiet_ruleset, reference):
+    expired = TraderProfile(trader_id="DE1", name="Acme Import GmbH", country="DE",
+                            aeo_certificate="DEAEOF1234", aeo_valid_until=(NOW - timedelta(days=1)).date().isoformat())
+    base = score_one(enrich(manifest(goods=goods(origin_country="RU"))), quiet_ruleset, reference)
+    with_expired = score_one(enrich(manifest(goods=goods(origin_country="RU")), profiles={"DE1": expired}), quiet_ruleset, reference)
+    assert "TRUSTED_TRADER" not in rule_ids(with_expired)
+    assert with_expired.score == base.score
+
+
+def test_certificate_valid_today_counts(quiet_ruleset, reference):
+    today = TraderProfile(trader_id="DE1", name="Acme", country="DE", aeo_certificate="C", aeo_valid_until=NOW.date().isoformat())
+    assert "TRUSTED_TRADER" in rule_ids(score_one(enrich(manifest(), profiles={"DE1": today}), quiet_ruleset, reference))
+
+
+def test_trusted_trader_lowers_score_and_low_score_goes_blue(quiet_ruleset, reference):
+    aeo = TraderProfile(trader_id="DE1", name="Acme", country="DE", aeo_certificate="C", aeo_valid_until="2030-01-01")
+    plain = score_one(enrich(manifest(goods=goods(origin_country="RU"))), quiet_ruleset, reference)
+    trusted = score_one(enrich(manifest(goods=goods(origin_country="RU")), profiles={"DE1": aeo}), quiet_ruleset, reference)
+    assert trusted.score < plain.score
+    assert score_one(enrich(manifest(), profiles={"DE1": aeo}), quiet_ruleset, reference).lane == "BLUE"
+
+
+def test_criterion_raises_lane(quiet_ruleset, reference):
+    m = manifest(goods=goods(hs_code="840110", description="nuclear reactor parts", origin_country="IR"))
+    result = score_one(enrich(m), quiet_ruleset, reference)
+    assert "NUCLEAR_FROM_EMBARGOED" in rule_ids(result)
+    assert result.lane == "RED"
+
+
+def test_score_is_clipped_and_batch_keeps_order(quiet_ruleset, reference):
+    worst = manifest(manifest_id="BAD", goods=goods(origin_country="IR", hs_code="844010", value_amount=10.0),
+                     filed_at="2026-11-21T23:00:00Z")
+    batch = [enrich(manifest(manifest_id=f"M{i}")) for i in range(5)] + [enrich(worst, known=False)]
+    results = score_batch(batch, quiet_ruleset, reference, NOW)
+    assert [r.manifest_id for r in results] == [f"M{i}" for i in range(5)] + ["BAD"]
+    assert 0 <= results[-1].score <= 100
+    assert all(r.lane == "GREEN" for r in results[:5])
+
+
+def test_empty_batch(quiet_ruleset, reference):
+    assert score_batch([], quiet_ruleset, reference, NOW) == []
