@@ -38,7 +38,7 @@ HONORIFICS: frozenset[str] = frozenset(
     {
         "mr", "mrs", "ms", "miss", "dr", "prof", "sir", "dame", "lord", "sheikh", "shaikh",
         "shaykh", "haji", "hajji", "alhaj", "mullah", "mulla", "maulavi", "mawlawi", "maulana",
-        "qari", "sayyid", "imam", "herr", "frau", "gen", "general", "col", "colonel", "capt",
+        "qari", "sayyid", "imam", "maulawi", "mawlana", "moulavi", "herr", "frau", "gen", "general", "col", "colonel", "capt",
         "captain", "hon", "rev",
     }
 )  # fmt: skip
@@ -293,17 +293,20 @@ def _default_normalizer(refdata: str | None) -> Normalizer:
     return Normalizer(forms)
 
 
-_VOWELS = str.maketrans("", "", "aeiouyw")
+# Vowels go; p/v have no letter in Arabic script and come back as b/f.
+_VOWELS = str.maketrans("pv", "bf", "aeiouyw")
 
 
 def skeleton(token: str) -> str:
     """Consonant skeleton of a token, for comparing abjad-script names with their Latin
-    spellings (``Mohamed`` and ``mHmd`` both give ``mhmd``).
+    spellings (``Mohamed`` and ``mHmd`` both give ``mhmd``). A leading ``y``/``w`` is a
+    consonant (Yasin, Walid); inside a word they are usually long vowels.
 
-    >>> skeleton("mohammed"), skeleton("hassan")
-    ('mhmd', 'hsn')
+    >>> skeleton("mohammed"), skeleton("hassan"), skeleton("yasin")
+    ('mhmd', 'hsn', 'ysn')
     """
-    s = token.translate(_VOWELS)
+    head = token[:1] if token[:1] in ("y", "w") else ""
+    s = head + token[len(head) :].translate(_VOWELS)
     if not s:
         return token[:1]
     out = [s[0]]

@@ -32,6 +32,8 @@ from enrichers.watchlist.normalize import NormalizedName, skeleton
 
 #: Token similarity below this does not align two tokens.
 MIN_TOKEN_SIM = 0.63
+#: Similarity of two spellings that differ only in vowels.
+VOWEL_VARIANT_SIM = 0.9
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,10 @@ class ScoringParams:
     """The matcher's tunable constants (the threshold lives with the screener)."""
 
     coverage_blend: float = 0.4  # weight of shorter-name coverage vs symmetric overlap
+    single_word_blend: float = 0.15  # the same when the shorter name is one word
     conflict_base: float = 0.45  # any unaligned part left on *both* sides
     conflict_scale: float = 1.0  # times the unaligned weight share left on both sides
-    sim_power: float = 1.0  # near-misses of one part count for less than exact parts
+    sim_power: float = 1.5  # near-misses of one part count for less than exact parts
     min_token_sim: float = MIN_TOKEN_SIM
     number_penalty: float = 0.2  # numbers on one side only, or disagreeing
     legal_form_penalty: float = 0.08  # both have legal forms of different classes
@@ -116,14 +119,21 @@ def token_similarity(a: str, b: str, abjad: bool = False, initial_sim: float = 0
         return 1.0
     la, lb = len(a), len(b)
     if la == 1 or lb == 1:
-        return initial_sim if a[0] == b[0] else 0.0
+        # an initial stands for a Latin name; an abjad transliteration's first letter
+        # says little about the written name
+        return initial_sim if a[0] == b[0] and not abjad else 0.0
     if a.isdigit() or b.isdigit():
         return 0.0
     sim = Indel.normalized_similarity(a, b)
+    if sim < VOWEL_VARIANT_SIM and la >= 4 and lb >= 4 and skeleton(a) == skeleton(b):
+        # vowels are where transliterations differ most (Usama/Osama, Ladin/Laden)
+        sim = VOWEL_VARIANT_SIM
     if abjad:
         sa, sb = skeleton(a), skeleton(b)
         if sa and sb:
-            sim = max(sim, 0.95 * Indel.normalized_similarity(sa, sb))
+            # short skeletons ("l" of Ali) collide easily: they earn less
+            credit = 0.95 if min(len(sa), len(sb)) >= 3 else 0.8
+            sim = max(sim, credit * Indel.normalized_similarity(sa, sb))
     return round(sim, 2) if sim < 1 else 1.0
 
 
@@ -163,7 +173,8 @@ def score_names(
         return NameScore(0.0)
     if ta == tb and a.legal_forms == b.legal_forms:
         return NameScore(1.0, {"exact": 1.0}, [(t, t, 1.0) for t in ta])
-    abjad = a.script == "abjad" or b.script == "abjad"
+    # Skeletons bridge an abjad spelling and a Latin one; two abjad spellings compare as is.
+    abjad = (a.script == "abjad") != (b.script == "abjad")
 
     def w(tok: str, other_len: int) -> float:
         base = stats.weight(tok)
@@ -187,7 +198,10 @@ def score_names(
     cov_a, cov_b = got_a / WA, got_b / WB
     dice = (got_a + got_b) / (WA + WB)
     shorter = cov_a if len(ta) < len(tb) or (len(ta) == len(tb) and WA <= WB) else cov_b
-    token_score = p.coverage_blend * shorter + (1 - p.coverage_blend) * dice
+    # A one-word name found inside a longer one ("John" in "John Delgado") is weak
+    # evidence: coverage of one word says little, so the symmetric overlap decides.
+    blend = p.coverage_blend if min(len(ta), len(tb)) > 1 else p.single_word_blend
+    token_score = blend * shorter + (1 - blend) * dice
 
     # Unaligned parts on both sides: a substitution (different surname), not an omission.
     un_a = 1 - sum(wa[i] for i, _, _ in pairs) / WA
@@ -209,9 +223,9 @@ def score_names(
             Indel.normalized_similarity(a.compact, b.compact),
         )
         if abjad:
-            joined = max(
-                joined, 0.95 * Indel.normalized_similarity(skeleton(a.compact), skeleton(b.compact))
-            )
+            sk = Indel.normalized_similarity(skeleton(a.compact), skeleton(b.compact))
+            if sk >= 0.95:
+                joined = max(joined, 0.95 * sk)
         if joined >= p.joined_floor and joined > score:
             features["joined"] = round(joined, 3)
             score = joined

@@ -1,0 +1,259 @@
+"""Party screening against the loaded watchlists: the API the stream and the offline
+screen call.
+
+:class:`ScreeningIndex` is an immutable snapshot of one or more list versions (entries,
+the candidate index, the IMO table). :class:`WatchlistScreener` holds the current
+snapshot, screens batches of :class:`PartyQuery` through it with an LRU cache of names
+already screened against that snapshot, and swaps snapshots atomically (a batch always
+runs on one snapshot, so screening keeps answering with the old lists during a swap).
+
+Every match explains itself: which list name, aligned name parts, features, the country
+qualifier and the score.
+
+>>> screener = WatchlistScreener.from_versions([load_watchlist("un.xml")])  # doctest: +SKIP
+>>> screener.screen_parties([PartyQuery("Eric Badge", role="CONSIGNEE")])  # doctest: +SKIP
+[[WatchlistMatch(party_role='CONSIGNEE', party_name='Eric Badge', list_id='un_sc_sanctions',
+  entry_id='CDi.001', matched_name='ERIC BADEGE', score=0.93, explanation='...')]]
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import count
+
+import msgspec
+
+from enrichers.watchlist.index import NameIndex
+from enrichers.watchlist.loaders import WatchlistVersion
+from enrichers.watchlist.normalize import Normalizer
+from enrichers.watchlist.scoring import ScoringParams, score_names
+from schemas.model import Manifest, WatchlistEntry, WatchlistMatch
+
+#: The one fixed threshold (0-1) the quality figures are measured at.
+MATCH_THRESHOLD = 0.67
+
+_STRENGTH_FACTOR = {"PRIMARY": 1.0, "STRONG": 1.0, "WEAK": 0.9}
+_IMO_DIGITS = re.compile(r"(\d{7})")
+
+
+class PartyQuery(msgspec.Struct, frozen=True):
+    """One name to screen: a manifest party, or a vessel (``vessel_imo`` set).
+
+    ``country`` (ISO alpha-2) qualifies the match: agreeing with the entry's countries
+    raises the score a little, disagreeing lowers it a little; it never decides alone.
+    """
+
+    name: str
+    role: str = ""
+    country: str | None = None
+    vessel_imo: str | None = None
+
+
+@dataclass(frozen=True)
+class MatcherConfig:
+    """Screening settings: threshold, candidate limits, qualifiers, cache size."""
+
+    threshold: float = MATCH_THRESHOLD
+    max_matches: int = 5
+    min_share: float = 0.3
+    max_candidates: int = 40
+    country_bonus: float = 0.03
+    country_penalty: float = 0.05
+    cache_size: int = 200_000
+    params: ScoringParams = field(default_factory=ScoringParams)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One entry found for a query, before it becomes a WatchlistMatch."""
+
+    entry: int
+    score: float
+    matched_name: str
+    explanation: str
+
+
+_generation = count(1)
+
+
+class ScreeningIndex:
+    """An immutable snapshot: the entries of some list versions and their name index."""
+
+    def __init__(
+        self,
+        versions: Sequence[WatchlistVersion],
+        normalizer: Normalizer | None = None,
+        config: MatcherConfig | None = None,
+    ):
+        self.config = config or MatcherConfig()
+        self.generation = next(_generation)
+        self.versions: dict[str, str] = {v.list_id: v.version for v in versions}
+        self.entries: list[WatchlistEntry] = [e for v in versions for e in v.entries]
+        triples = ((pos, n.name, n.strength) for pos, e in enumerate(self.entries) for n in e.names)
+        self.names = NameIndex.build(triples, normalizer)
+        self.imo: dict[str, list[int]] = {}
+        for pos, e in enumerate(self.entries):
+            for ident in e.identifiers:
+                if ident.type == "IMO":
+                    m = _IMO_DIGITS.search(ident.value)
+                    if m:
+                        self.imo.setdefault(m.group(1), []).append(pos)
+        self._cache: OrderedDict[tuple, tuple[Hit, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def empty(cls) -> ScreeningIndex:
+        return cls([])
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    # -- one query ------------------------------------------------------------------
+
+    def search(
+        self, query: PartyQuery, threshold: float | None = None, top: int | None = None
+    ) -> tuple[Hit, ...]:
+        """Entries matching ``query`` at or above ``threshold``, best first (cached)."""
+        cfg = self.config
+        threshold = cfg.threshold if threshold is None else threshold
+        top = cfg.max_matches if top is None else top
+        nq = self.names.normalizer.normalize(query.name)
+        key = (nq.key, nq.legal_forms, query.country, query.vessel_imo, threshold, top)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        result = self._search(query, nq, threshold, top)
+        with self._lock:
+            self._cache[key] = result
+            if len(self._cache) > cfg.cache_size:
+                self._cache.popitem(last=False)
+        return result
+
+    def _search(self, query: PartyQuery, nq, threshold: float, top: int) -> tuple[Hit, ...]:  # type: ignore[no-untyped-def]
+        cfg = self.config
+        best: dict[int, Hit] = {}
+        if query.vessel_imo:
+            m = _IMO_DIGITS.search(query.vessel_imo)
+            for pos in self.imo.get(m.group(1) if m else "", ()):
+                best[pos] = Hit(
+                    pos,
+                    1.0,
+                    f"IMO {m.group(1)}",
+                    f"identifier: vessel IMO {m.group(1)} equals the listed IMO",
+                )  # type: ignore[union-attr]
+        names = self.names
+        stats = names.stats
+        vessel_only = query.role == "VESSEL"
+        positions = (
+            names.candidates(nq, cfg.min_share, cfg.max_candidates) if query.name.strip() else []
+        )
+        for npos in positions:
+            item = names.names[npos]
+            if vessel_only and self.entries[item.entry].kind != "vessel":
+                continue
+            ns = score_names(nq, item.name, stats, cfg.params)
+            score = ns.score * _STRENGTH_FACTOR.get(item.strength, 1.0)
+            entry = self.entries[item.entry]
+            qualifier = ""
+            if query.country and entry.countries:
+                if query.country.upper() in entry.countries:
+                    score = min(1.0, score + cfg.country_bonus)
+                    qualifier = f" country={query.country.upper()} agrees"
+                else:
+                    score -= cfg.country_penalty
+                    qualifier = (
+                        f" country={query.country.upper()} not in {'/'.join(entry.countries[:4])}"
+                    )
+            if score < threshold and top is not None and threshold > 0:
+                continue
+            prev = best.get(item.entry)
+            if prev is None or score > prev.score:
+                explanation = (
+                    f"name '{item.name.original}' ({item.strength.lower()}) score={score:.3f}: "
+                    f"{ns.explain()}{qualifier}"
+                )
+                best[item.entry] = Hit(item.entry, round(score, 4), item.name.original, explanation)
+        hits = sorted(best.values(), key=lambda h: (-h.score, h.entry))
+        return tuple(h for h in hits[:top] if h.score >= threshold)
+
+
+class WatchlistScreener:
+    """Screens party names against the current :class:`ScreeningIndex`; swappable."""
+
+    def __init__(self, index: ScreeningIndex | None = None):
+        self._index = index or ScreeningIndex.empty()
+
+    @classmethod
+    def from_versions(
+        cls,
+        versions: Iterable[WatchlistVersion],
+        normalizer: Normalizer | None = None,
+        config: MatcherConfig | None = None,
+    ) -> WatchlistScreener:
+        return cls(ScreeningIndex(list(versions), normalizer, config))
+
+    @property
+    def index(self) -> ScreeningIndex:
+        return self._index
+
+    def swap(self, index: ScreeningIndex) -> ScreeningIndex:
+        """Make ``index`` current; returns the previous one. Batches in flight finish on
+        the snapshot they started with."""
+        old, self._index = self._index, index
+        return old
+
+    def list_versions(self) -> dict[str, str]:
+        """``{list_id: version}`` of the lists the current index was built from."""
+        return dict(self._index.versions)
+
+    def screen_parties(self, queries: Sequence[PartyQuery]) -> list[list[WatchlistMatch]]:
+        """Matches at or above the threshold for each query, best first, in query order."""
+        index = self._index  # one snapshot for the whole batch
+        out: list[list[WatchlistMatch]] = []
+        for q in queries:
+            out.append([_to_match(index, q, h) for h in index.search(q)])
+        return out
+
+    def search(
+        self, name: str, top: int = 5, country: str | None = None, threshold: float = 0.0
+    ) -> list[WatchlistMatch]:
+        """The ``top`` best entries for one name whatever their score (for evaluation)."""
+        index = self._index
+        q = PartyQuery(name, country=country)
+        return [_to_match(index, q, h) for h in index.search(q, threshold=threshold, top=top)]
+
+    def screen_manifests(self, manifests: Sequence[Manifest]) -> list[list[WatchlistMatch]]:
+        """Every party of every manifest, plus the vessel (by IMO and name), batched."""
+        queries: list[PartyQuery] = []
+        owners: list[int] = []
+        for i, m in enumerate(manifests):
+            for p in m.parties:
+                queries.append(PartyQuery(p.name, p.role, p.address.country if p.address else None))
+                owners.append(i)
+            conv = m.conveyance
+            if conv is not None and (conv.vessel_imo or conv.vessel_name):
+                queries.append(PartyQuery(conv.vessel_name or "", "VESSEL", None, conv.vessel_imo))
+                owners.append(i)
+        out: list[list[WatchlistMatch]] = [[] for _ in manifests]
+        for i, matches in zip(owners, self.screen_parties(queries), strict=True):
+            out[i].extend(matches)
+        return out
+
+
+def _to_match(index: ScreeningIndex, q: PartyQuery, h: Hit) -> WatchlistMatch:
+    e = index.entries[h.entry]
+    return WatchlistMatch(
+        party_role=q.role,
+        party_name=q.name,
+        list_id=e.list_id,
+        entry_id=e.entry_id,
+        matched_name=h.matched_name,
+        score=h.score,
+        explanation=h.explanation,
+    )
