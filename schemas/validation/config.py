@@ -31,7 +31,7 @@ class ValidationConfigError(ValueError):
 class QuantityTolerance:
     """How far declared totals may be from the sum of the goods lines.
 
-    Weight: ``|sum(lines) - total| <= max(weight_tolerance_kg, weight_tolerance_pct% of total)``.
+    Weight: ``|sum(lines) - total| <= max(weight_tolerance_kg, weight_tolerance_pct% of sum(lines))``.
     Packages: ``|sum(lines) - total| <= packages_tolerance`` (0 = exact).
     """
 

@@ -22,7 +22,8 @@ Decisions (see also ``cargowatch/defaults/stopwords.yaml``):
 - CURRENCY: a current ISO 4217 code that money is invoiced in (not XAU, XDR, XXX...).
 - QUANTITY: a line's packages or gross weight not positive, a value negative, any
   number NaN or infinite, declared totals not positive, or the totals differing from the
-  sum of the lines by more than the tolerance (weight: the larger of 1 kg and 5 %;
+  sum of the lines by more than the tolerance (weight: the larger of 1 kg and 5 % of
+  the lines' sum;
   packages: exact) — only compared when every line is itself valid.
 - DATES: arrival before departure; filed more than ``max_future_filing_hours`` after
   ``now``; any timestamp before ``earliest_year`` or more than ``max_days_ahead`` after
@@ -529,7 +530,7 @@ class ManifestValidator:
                 )
             )
         elif compare:
-            allowed = max(q.weight_tolerance_kg, total_weight * q.weight_tolerance_pct / 100.0)
+            allowed = max(q.weight_tolerance_kg, weight_sum * q.weight_tolerance_pct / 100.0)
             if abs(weight_sum - total_weight) > allowed:
                 add(
                     ValidationError(
@@ -537,7 +538,7 @@ class ManifestValidator:
                         "total_gross_weight_kg",
                         f"declared total {total_weight:g} kg differs from the goods lines' sum "
                         f"{weight_sum:g} kg by more than {allowed:g} kg (tolerance: the larger of "
-                        f"{q.weight_tolerance_kg:g} kg and {q.weight_tolerance_pct:g} %); correct the total or the lines",
+                        f"{q.weight_tolerance_kg:g} kg and {q.weight_tolerance_pct:g} % of the lines); correct the total or the lines",
                     )
                 )
         total_packages = m.total_packages
