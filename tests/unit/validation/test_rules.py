@@ -6,7 +6,7 @@ import math
 from datetime import datetime, timedelta
 
 import pytest
-from conftest import (
+from manifest_builders import (
     NOW,
     codes_and_paths,
     make_air_manifest,
@@ -348,7 +348,7 @@ def test_validate_never_raises_on_wrong_types() -> None:
 
 
 def _ctx():
-    from conftest import REFDATA_DIR
+    from manifest_builders import REFDATA_DIR
 
     from enrichers.refdata import ReferenceData
     from schemas.validation import default_config
