@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from cargowatch.settings import Settings
 from schemas.codec import Codec, registry_from_settings
 from schemas.model import Decision
+from sinks.archive import ArchiveSink
 from streams import metrics
 from streams.context import build_context
 from streams.pipeline import ScreeningPipeline
@@ -115,7 +116,7 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
             await ensure_topics(settings)
             if state["ctx"] is None:
                 state["ctx"] = await asyncio.to_thread(build_context, settings)
-            pipeline = ScreeningPipeline(settings, state["ctx"], codec)  # type: ignore[arg-type]
+            pipeline = ScreeningPipeline(settings, state["ctx"], codec, sinks=[ArchiveSink(settings.archive_dir)])  # type: ignore[arg-type]
             await pipeline.start()
             state["pipeline"] = pipeline
 
