@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import faust
 from mode import Service
@@ -67,6 +68,7 @@ def _credentials(settings: Settings):
 
 def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust.App:
     """The worker's Faust app. ``ctx`` defaults to one built from the settings."""
+    Path(settings.state_dir, "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         "cargowatch",
         broker=_broker_url(settings),

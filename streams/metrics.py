@@ -6,7 +6,10 @@ Counters reconcile: for ``stage="intake"``, in = screened + rejected + replay + 
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+# The *_created series double the exposition for no use on our dashboards.
+disable_created_metrics()
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
