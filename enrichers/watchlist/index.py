@@ -63,6 +63,8 @@ class NameIndex:
         self._deletes: dict[str, array] = {}
         self._skeletons: dict[str, array] = {}
         self._joined: dict[str, array] = {}
+        self._name_weight: array = array("f")
+        self._tokens: list[str] = []
 
     # -- building -------------------------------------------------------------------
 
@@ -95,8 +97,11 @@ class NameIndex:
             if nn.joined and nn.joined != nn.compact:
                 joined.setdefault(nn.joined, array("i")).append(pos)
         idx._joined = joined
+        idx._tokens = list(vocab)
         df = {tok: len(postings[tid]) for tok, tid in vocab.items()}
         idx.stats = TokenStats(df, len(idx.names))
+        weight = idx.stats.weight
+        idx._name_weight = array("f", (sum(weight(t) for t in n.name.tokens) for n in idx.names))
         deletes: dict[str, array] = {}
         skeletons: dict[str, array] = {}
         for tok, tid in vocab.items():
@@ -141,50 +146,91 @@ class NameIndex:
         return out
 
     def candidates(
-        self, query: NormalizedName, min_share: float = 0.3, max_candidates: int = 40
+        self,
+        query: NormalizedName,
+        min_share: float = 0.3,
+        max_candidates: int = 40,
+        min_score: float = 0.0,
+        coverage_blend: float = 0.4,
+        conflict_base: float = 0.45,
     ) -> list[int]:
-        """Name positions worth scoring for ``query``, best blocking overlap first."""
+        """Name positions worth scoring for ``query``: sharing at least ``min_share`` of
+        its token weight and with an optimistic score bound of at least ``min_score``."""
         toks = query.tokens
         if not toks:
             return []
         abjad = query.script == "abjad"
         weight = self.stats.weight
-        acc: dict[int, float] = {}
-        total = 0.0
         postings = self._postings
-        seen: set[str] = set()
-        for tok in toks:
-            if tok in seen:
-                continue
-            seen.add(tok)
-            w = weight(tok)
-            total += w
+        acc: dict[int, float] = {}
+        weighted = sorted({t: weight(t) for t in toks}.items(), key=lambda kv: -kv[1])
+        total = sum(w for _, w in weighted)
+        # initials may align with any name part: they never count as left over
+        solid = sum(w for t, w in weighted if len(t) > 1) or total
+        # run-together spellings, both ways ("siemensag", "xi jin ping")
+        wmap = dict(weighted)
+        if query.joined:
+            for pos in self._joined.get(query.joined, ()):
+                acc[pos] = acc.get(pos, 0.0) + total
+        for a, b in zip(toks, toks[1:], strict=False):
+            tid = self._vocab.get(a + b)
+            if tid is not None:
+                for pos in postings[tid]:
+                    acc[pos] = acc.get(pos, 0.0) + wmap[a] + wmap[b]
+        for tok, w in weighted:
+            if len(tok) >= MIN_FUZZY_LEN:
+                for pos in self._joined.get(tok, ()):
+                    acc[pos] = acc.get(pos, 0.0) + w
+        # Prefix filtering: rare tokens first; once the weight still to come cannot lift
+        # a new name to the floor, common tokens only add to names already found.
+        floor = min_share * total
+        remaining = total
+        names = self.names
+        for tok, w in weighted:
+            opening = remaining >= floor
+            remaining -= w
             if len(tok) == 1:
                 continue  # an initial alone never makes a candidate
             tids = self.token_variants(tok, abjad)
-            if len(tids) == 1:
-                for pos in postings[next(iter(tids))]:
-                    acc[pos] = acc.get(pos, 0.0) + w
-            elif tids:
-                hit_names: set[int] = set()
-                for tid in tids:
-                    hit_names.update(postings[tid])
-                for pos in hit_names:
-                    acc[pos] = acc.get(pos, 0.0) + w
-        # run-together spellings, both ways
-        joined_keys = [query.joined] if query.joined else []
-        joined_keys += [a + b for a, b in zip(toks, toks[1:], strict=False)]
-        for key in joined_keys:
-            for pos in self._joined.get(key, ()):
-                acc[pos] = acc.get(pos, 0.0) + total
-            tid = self._vocab.get(key)
-            if tid is not None:
-                for pos in postings[tid]:
-                    acc[pos] = acc.get(pos, 0.0) + total * 0.5
+            if not tids:
+                continue
+            if opening:
+                if len(tids) == 1:
+                    for pos in postings[next(iter(tids))]:
+                        acc[pos] = acc.get(pos, 0.0) + w
+                else:
+                    hit_names: set[int] = set()
+                    for tid in tids:
+                        hit_names.update(postings[tid])
+                    for pos in hit_names:
+                        acc[pos] = acc.get(pos, 0.0) + w
+            elif acc:
+                variants = {self._tokens[t] for t in tids}
+                for pos in acc:
+                    if not variants.isdisjoint(names[pos].name.tokens):
+                        acc[pos] += w
         if not acc:
             return []
+        # Keep names whose best possible score (all shared weight aligned perfectly)
+        # can reach ``min_score``: most non-matching names stop here, unscored.
         floor = min_share * total
-        hits = [(s, pos) for pos, s in acc.items() if s >= floor]
+        name_weight = self._name_weight
+        hits: list[tuple[float, int]] = []
+        for pos, shared in acc.items():
+            if shared < floor:
+                continue
+            wn = name_weight[pos] or total
+            shared_n = shared if shared < wn else wn
+            coverage = min(1.0, shared_n / min(total, wn))
+            overlap = min(1.0, 2 * shared_n / (total + wn))
+            bound = coverage_blend * coverage + (1 - coverage_blend) * overlap
+            # both names keep unshared parts: the scorer's substitution penalty applies
+            left_q = 1 - shared / solid
+            left_n = 1 - shared_n / wn
+            if left_q > 0.05 and left_n > 0.05:
+                bound *= 1 - conflict_base - min(left_q, left_n)
+            if bound >= min_score:
+                hits.append((bound, pos))
         if len(hits) > max_candidates:
             hits.sort(reverse=True)
             hits = hits[:max_candidates]

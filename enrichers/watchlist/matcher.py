@@ -60,7 +60,8 @@ class MatcherConfig:
     threshold: float = MATCH_THRESHOLD
     max_matches: int = 5
     min_share: float = 0.3
-    max_candidates: int = 40
+    max_candidates: int = 20
+    candidate_margin: float = 0.1  # score bound below the threshold still worth scoring
     country_bonus: float = 0.03
     country_penalty: float = 0.05
     cache_size: int = 200_000
@@ -151,7 +152,16 @@ class ScreeningIndex:
         stats = names.stats
         vessel_only = query.role == "VESSEL"
         positions = (
-            names.candidates(nq, cfg.min_share, cfg.max_candidates) if query.name.strip() else []
+            names.candidates(
+                nq,
+                cfg.min_share,
+                cfg.max_candidates,
+                threshold - cfg.candidate_margin,
+                cfg.params.coverage_blend,
+                cfg.params.conflict_base,
+            )
+            if query.name.strip()
+            else []
         )
         for npos in positions:
             item = names.names[npos]

@@ -297,6 +297,7 @@ def _default_normalizer(refdata: str | None) -> Normalizer:
 _VOWELS = str.maketrans("pv", "bf", "aeiouyw")
 
 
+@lru_cache(maxsize=500_000)
 def skeleton(token: str) -> str:
     """Consonant skeleton of a token, for comparing abjad-script names with their Latin
     spellings (``Mohamed`` and ``mHmd`` both give ``mhmd``). A leading ``y``/``w`` is a

@@ -23,6 +23,7 @@ The score (0-1) and the features behind it:
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -109,6 +110,7 @@ class NameScore:
         return f"parts[{parts}] {feats}".strip()
 
 
+@lru_cache(maxsize=1_000_000)
 def token_similarity(a: str, b: str, abjad: bool = False, initial_sim: float = 0.8) -> float:
     """Similarity of two name parts in [0, 1].
 
@@ -125,7 +127,7 @@ def token_similarity(a: str, b: str, abjad: bool = False, initial_sim: float = 0
     if a.isdigit() or b.isdigit():
         return 0.0
     sim = Indel.normalized_similarity(a, b)
-    if sim < VOWEL_VARIANT_SIM and la >= 4 and lb >= 4 and skeleton(a) == skeleton(b):
+    if 0.5 <= sim < VOWEL_VARIANT_SIM and la >= 4 and lb >= 4 and skeleton(a) == skeleton(b):
         # vowels are where transliterations differ most (Usama/Osama, Ladin/Laden)
         sim = VOWEL_VARIANT_SIM
     if abjad:
