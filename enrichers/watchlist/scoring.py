@@ -23,9 +23,9 @@ The score (0-1) and the features behind it:
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rapidfuzz.distance import Indel
 
