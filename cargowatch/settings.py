@@ -79,6 +79,7 @@ class Settings:
     session_ttl_s: int = 8 * 3600
     dashboard_port: int = 8089
     webhook_http_port: int = 8090  # /healthz and /metrics of the alert delivery process
+    reference_wait_s: float = 120.0  # how long a starting worker waits for ref topics
     # Watchdog
     stall_timeout_s: float = 120.0
     log_level: str = "INFO"

@@ -19,15 +19,28 @@ from mode import Service
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cargowatch.settings import Settings
+from enrichers.watchlist.normalize import Normalizer
+from enrichers.watchlist.store import WatchlistStore
 from schemas.codec import Codec, registry_from_settings
 from schemas.model import Decision
 from sinks.archive import ArchiveSink
 from streams import metrics
 from streams.context import build_context
 from streams.pipeline import ScreeningPipeline
+from streams.reference_feeds import trader_handler, watchlist_handler
+from streams.scoring import RulesetWatcher
 from streams.screening import ScreeningContext
+from streams.tables import TopicTail
 
 log = logging.getLogger("cargowatch.worker")
+
+
+def _count_entries(index) -> None:
+    counts: dict[str, int] = {}
+    for entry in index.entries:
+        counts[entry.list_id] = counts.get(entry.list_id, 0) + 1
+    for list_id, n in counts.items():
+        metrics.WATCHLIST_ENTRIES.labels(list_id).set(n)
 
 
 class Health:
@@ -118,11 +131,52 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
             await ensure_topics(settings)
             if state["ctx"] is None:
                 state["ctx"] = await asyncio.to_thread(build_context, settings)
-            pipeline = ScreeningPipeline(settings, state["ctx"], codec, sinks=[ArchiveSink(settings.archive_dir)])  # type: ignore[arg-type]
+            ctx: ScreeningContext = state["ctx"]  # type: ignore[assignment]
+            await self._start_reference_tables(ctx)
+            watcher = RulesetWatcher(settings.rules, initial=ctx.ruleset)
+            state["rules"] = watcher
+
+            def refresh(c: ScreeningContext) -> None:
+                # Cheap per batch: re-reads the file only every poll interval; a refused
+                # ruleset is logged and the one in force stays.
+                c.ruleset = watcher.current()
+
+            pipeline = ScreeningPipeline(
+                settings, ctx, codec, refresh=refresh, sinks=[ArchiveSink(settings.archive_dir)]
+            )
             await pipeline.start()
             state["pipeline"] = pipeline
 
+        async def _start_reference_tables(self, ctx: ScreeningContext) -> None:
+            """Tail ref.traders and ref.watchlist into this worker's tables; wait (bounded)
+            until both have caught up so the first manifests see the published lists."""
+            store = WatchlistStore(normalizer=Normalizer.default(settings.refdata), on_swap=_count_entries)
+            if ctx.screener is None:
+                ctx.screener = store.screener
+            tails = [
+                TopicTail(settings, settings.topics.traders, trader_handler(ctx.traders, codec)),  # type: ignore[arg-type]
+                TopicTail(settings, settings.topics.watchlist, watchlist_handler(store, codec)),
+            ]
+            state["tails"] = tails
+            state["watchlist_store"] = store
+            for tail in tails:
+                self.add_future(tail.run())
+            try:
+                await asyncio.wait_for(
+                    asyncio.gather(*(t.caught_up.wait() for t in tails)), settings.reference_wait_s
+                )
+                await asyncio.to_thread(store.wait_idle, settings.reference_wait_s)
+            except TimeoutError:
+                log.warning("reference topics not caught up in %ss; screening starts anyway", settings.reference_wait_s)
+            log.info(
+                "reference data: %d traders, watchlists %s",
+                len(ctx.traders),  # type: ignore[arg-type]
+                ctx.screener.list_versions(),
+            )
+
         async def on_stop(self) -> None:
+            for tail in state.get("tails", []):  # type: ignore[union-attr]
+                tail.stop()
             pipeline = state["pipeline"]
             if pipeline is not None:
                 pipeline.request_stop()  # type: ignore[union-attr]

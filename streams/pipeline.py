@@ -28,9 +28,10 @@ from schemas.codec import Codec
 from schemas.deadletter import dlq_headers
 from schemas.intake import read_kafka_value
 from schemas.model import Rejection, Source
-from streams import metrics
 from sinks.base import BatchSink, RejectedRecord, ScreenedRecord, SinkBatch
+from streams import metrics
 from streams.screening import BatchOutcome, Inbound, ScreeningContext, screen_batch
+from streams.tables import topic_partitions
 
 log = logging.getLogger("cargowatch.pipeline")
 
@@ -309,7 +310,7 @@ class ScreeningPipeline:
         reader = AIOKafkaConsumer(**opts, enable_auto_commit=False, isolation_level="read_committed")
         await reader.start()
         try:
-            n_parts = len(await _partitions_for(reader, self.topics.screened))
+            n_parts = len(await topic_partitions(reader, self.topics.screened)) or 1
             tps = sorted(
                 {TopicPartition(self.topics.screened, tp.partition % n_parts) for tp in assigned},
                 key=lambda tp: tp.partition,
@@ -333,14 +334,6 @@ class ScreeningPipeline:
             log.info("ledger recovered: %d results on %d partitions", seen, len(tps))
         finally:
             await reader.stop()
-
-
-async def _partitions_for(client: AIOKafkaConsumer, topic: str) -> set[int]:
-    parts = client.partitions_for_topic(topic)
-    if not parts:
-        await client._client.force_metadata_update()  # noqa: SLF001 - no public metadata wait
-        parts = client.partitions_for_topic(topic) or {0}
-    return parts
 
 
 def _is_schema_only(rejection: Rejection) -> bool:
