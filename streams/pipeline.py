@@ -322,7 +322,7 @@ class ScreeningPipeline:
             seen = 0
             while remaining:
                 batch = await reader.getmany(*remaining, timeout_ms=1000, max_records=10000)
-                for tp, recs in batch.items():
+                for recs in batch.values():
                     for rec in recs:
                         version = dict(rec.headers or ()).get(VERSION_HEADER)
                         if rec.key and version:

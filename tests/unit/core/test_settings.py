@@ -45,6 +45,7 @@ def test_topic_names_follow_the_contract() -> None:
         "decisions": "alerts.decisions",
         "watchlist": "ref.watchlist",
         "traders": "ref.traders",
+        "alerts_dlq": "alerts.dlq",  # alerts no webhook accepted (beyond the contract's topics)
     }
     assert t.compacted() == {"ref.watchlist", "ref.traders"}
 
