@@ -1,0 +1,350 @@
+"""The traders behind generated traffic: importers (consignees) in the EU and their
+foreign suppliers (consignors), with multilingual names and addresses.
+
+Faker is slow per call, so each country gets a small pool of name parts, streets and
+postcodes built once from its Faker locale (seeded), and traders are composed from those
+parts. Cities are real UN/LOCODE places of the country. Importers are drawn Zipf-like,
+so a few returning traders carry most manifests, each with stable ``trader_id``, usual
+HS chapters and usual lanes (supplier, mode, ports).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from bisect import bisect
+from dataclasses import dataclass, field
+from itertools import accumulate
+
+from faker import Faker
+from unidecode import unidecode
+
+from cargowatch.generator.tables import WorldTables
+from enrichers.refdata import ReferenceData
+
+# Locales whose Faker addresses fall back to US patterns ("Suite 690", "...bury").
+_US_LEAK = re.compile(r"Suite|Burgs?\b|bury\b|\bApt\.|Village|Station|Ville\b|town\b")
+_NON_LATIN = re.compile(r"[^\x00-\u024f\u1e00-\u1eff]")
+# Street templates where Faker has no usable local street addresses.
+_STREET_TEMPLATES: dict[str, str] = {
+    "TR": "{name} Cad. No:{n}",
+    "AE": "Plot {n}, {name} Street",
+    "EG": "{n} {name} St.",
+    "IL": "{name} St. {n}",
+    "IN": "{n}, {name} Marg",
+    "PK": "Plot {n}, {name} Road",
+    "BD": "House {n}, {name} Road",
+    "MY": "No. {n}, Jalan {name}",
+    "HK": "{n} {name} Road",
+    "US": "{n} {name} Street",
+    "CA": "{n} {name} Avenue",
+    "ZA": "{n} {name} Street",
+    "KZ": "{name} St. {n}",
+    "MA": "{n}, Rue {name}",
+}
+# Shares of parties written in the local script when the locale has one.
+_LEGAL_TAIL = re.compile(
+    r"\s*(?:GmbH.*|AG|KG|e\.V\.|SA|SAS|SARL|S\.A\.|S\.L\.|Inc\.?|LLC|Ltd\.?|PLC|B\.V\.|N\.V\.|"
+    r"S\.p\.A\.|S\.r\.l\.|Group|and Sons|& Co\.?|s\.r\.o\.|Kft\.|A\.Ş\.|Şti\.?|AB|A/S|"
+    r"Lda\.|S/A|Ltda\.?|e\.K\.|s\.c\.|GbR|OHG|AS|Oy|ZAO|OAO|OOO)$"
+)
+
+
+@dataclass(frozen=True)
+class Trader:
+    """A company (or person) that appears as a party, with a stable identifier."""
+
+    trader_id: str
+    name: str
+    country: str
+    street: str
+    city: str
+    postcode: str | None
+    aeo_certificate: str | None = None
+    chapters: tuple[str, ...] = ()
+
+    def address(self) -> dict[str, str | None]:
+        return {"street": self.street, "city": self.city, "postcode": self.postcode, "country": self.country}
+
+    def register_row(self) -> dict[str, str | None]:
+        """The trader as a row of the trader register (contract §4)."""
+        return {
+            "trader_id": self.trader_id,
+            "name": self.name,
+            "country": self.country,
+            "aeo_certificate": self.aeo_certificate,
+            "aeo_valid_until": "2029-12-31" if self.aeo_certificate else None,
+        }
+
+
+@dataclass(frozen=True)
+class Lane:
+    """A usual shipment of one consignee: from which supplier, how, and which goods."""
+
+    supplier: Trader
+    mode: str
+    chapters: tuple[str, ...]
+
+
+@dataclass
+class Consignee:
+    trader: Trader
+    lanes: list[Lane] = field(default_factory=list)
+
+
+_FAKERS: dict[str, Faker] = {}
+
+
+def _faker(locale: str) -> Faker:
+    """One Faker per locale per process: building one costs ~0.1 s (provider discovery);
+    callers reseed it, so sharing does not change what they draw."""
+    fake = _FAKERS.get(locale)
+    if fake is None:
+        try:
+            fake = Faker(locale)
+        except AttributeError:
+            fake = _faker("en_US") if locale != "en_US" else Faker("en_US")
+        _FAKERS[locale] = fake
+    return fake
+
+
+class _CountryParts:
+    """Name and address parts of one country, drawn once from its Faker locale."""
+
+    def __init__(self, country: str, locale: str, seed: int, cities: list[str], size: int = 40) -> None:
+        fake = _faker(locale)
+        fake.seed_instance(seed)
+        self.country = country
+        self.companies = [fake.company() for _ in range(size)]
+        self.surnames = [fake.last_name() for _ in range(size)]
+        self.people = [fake.name() for _ in range(size // 2)]
+        streets = [fake.street_address().replace("\n", ", ") for _ in range(size)]
+        template = _STREET_TEMPLATES.get(country)
+        if template or sum(bool(_US_LEAK.search(s)) for s in streets) > size // 4:
+            template = template or "{name} Street {n}"
+            rnd = random.Random(seed)
+            streets = [
+                template.format(name=unidecode(rnd.choice(self.surnames)).strip(), n=rnd.randint(1, 480))
+                for _ in range(size)
+            ]
+        self.streets = streets
+        self.postcodes = [fake.postcode() for _ in range(size)]
+        self.cities = cities or [fake.city() for _ in range(size)]
+        self.native = any(_NON_LATIN.search(c) for c in self.companies[:10])
+
+
+def _cities_by_country(ref: ReferenceData) -> dict[str, list[str]]:
+    """Real places of each country (UN/LOCODE names without airport/port suffixes)."""
+    key = str(ref.directory)
+    cached = _CITIES.get(key)
+    if cached is None or cached[0] is not ref:
+        cached = _CITIES[key] = (ref, _read_cities(ref))
+    return cached[1]
+
+
+_CITIES: dict[str, tuple[ReferenceData, dict[str, list[str]]]] = {}
+
+
+def _read_cities(ref: ReferenceData) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for port in ref.ports.values():
+        name = port.name
+        if (
+            not name
+            or name != name.strip()
+            or '"' in name
+            or "?" in name
+            or "\ufffd" in name
+            or re.search(r"\b(Apt|Pt|Port|Railway|Terminal|Station|International|Airport|Bonded)\b", name)
+        ):
+            continue
+        if port.functions[:4].strip("-"):  # a place with some transport function
+            out.setdefault(port.country, []).append(name.split(" (")[0])
+    for names in out.values():
+        names.sort()
+    return out
+
+
+class TraderFactory:
+    """Composes traders of any country from per-country parts (seeded, deterministic)."""
+
+    def __init__(self, ref: ReferenceData, tables: WorldTables, seed: int, native_script_share: float) -> None:
+        self.tables = tables
+        self.seed = seed
+        self.native_script_share = native_script_share
+        self._cities = _cities_by_country(ref)
+        self._parts: dict[str, _CountryParts] = {}
+        self._locales = {c: s.locale for c, s in {**tables.origins, **tables.destinations}.items()}
+        self._big_cities = {
+            country: [ref.ports[code].name.split(" (")[0] for codes in lanes.ports.values() for code in codes
+                      if not re.search(r"\b(Apt|Pt)\b", ref.ports[code].name)]
+            for country, lanes in {**tables.origins, **tables.destinations}.items()
+        }
+        self._serial = 0
+
+    def parts(self, country: str) -> _CountryParts:
+        parts = self._parts.get(country)
+        if parts is None:
+            locale = self._locales.get(country, "en_US")
+            # Derived from the run's seed and the country, so pools do not depend on order.
+            sub_seed = (self.seed * 1_000_003 + sum(ord(c) * 31**i for i, c in enumerate(country))) % 2**32
+            cities = self._cities.get(country, [])
+            parts = self._parts[country] = _CountryParts(country, locale, sub_seed, cities)
+        return parts
+
+    def next_id(self, country: str, rng: random.Random) -> str:
+        """An EORI-style identifier: country code and 12 digits, unique per factory."""
+        self._serial += 1
+        return f"{country}{rng.randrange(10**11, 10**12)}{self._serial % 10}"
+
+    def company_name(self, country: str, chapters: tuple[str, ...], rng: random.Random) -> str:
+        parts = self.parts(country)
+        forms = self.tables.legal_forms.get(country, ("Ltd.",))
+        industry = self.tables.industry_words.get(chapters[0] if chapters else "", ("Trading",))
+        native = parts.native and rng.random() < self.native_script_share
+        if native:
+            return rng.choice(parts.companies)
+        if parts.native:
+            # Latin-script trading names as these firms file them: city, stem, trade, form.
+            stem = unidecode(rng.choice(parts.surnames)).strip().title() or "Hua"
+            city = self._city(country, rng, big=True)
+            return f"{city} {stem} {rng.choice(industry)} {rng.choice(forms)}"
+        r = rng.random()
+        if r < 0.45:
+            name = rng.choice(parts.companies)
+            if not _LEGAL_TAIL.search(name):
+                name = f"{name} {rng.choice(forms)}"
+            return name
+        if r < 0.85:
+            return f"{rng.choice(parts.surnames)} {rng.choice(industry)} {rng.choice(forms)}"
+        return f"{rng.choice(parts.surnames)} & {rng.choice(parts.surnames)} {rng.choice(forms)}"
+
+    def _city(self, country: str, rng: random.Random, big: bool = False) -> str:
+        big_cities = self._big_cities.get(country)
+        if big_cities and (big or rng.random() < 0.5):
+            return rng.choice(big_cities)
+        return rng.choice(self.parts(country).cities)
+
+    def trader(
+        self,
+        country: str,
+        chapters: tuple[str, ...],
+        rng: random.Random,
+        aeo: bool = False,
+        trader_id: str | None = None,
+        name: str | None = None,
+    ) -> Trader:
+        parts = self.parts(country)
+        native = parts.native and name is None and rng.random() < self.native_script_share
+        street = rng.choice(parts.streets)
+        if not native:
+            street = unidecode(street)
+        tid = trader_id or self.next_id(country, rng)
+        return Trader(
+            trader_id=tid,
+            name=name or self.company_name(country, chapters, rng),
+            country=country,
+            street=street,
+            city=self._city(country, rng),
+            postcode=rng.choice(parts.postcodes) if rng.random() < 0.9 else None,
+            aeo_certificate=f"{country}AEOF{tid[-7:]}" if aeo else None,
+            chapters=chapters,
+        )
+
+    def person_name(self, country: str, rng: random.Random) -> str:
+        parts = self.parts(country)
+        name = rng.choice(parts.people)
+        return name if parts.native and rng.random() < self.native_script_share else unidecode(name)
+
+
+def _weighted(items: list[str], weights: list[float]) -> tuple[list[str], list[float]]:
+    return items, list(accumulate(weights))
+
+
+class TraderPool:
+    """Importers with their suppliers and usual lanes; Zipf-like draw of the importer.
+
+    ``draw(rng, aeo=...)`` returns a consignee: rank ``r`` is drawn with weight
+    ``1 / r**s``, separately among AEO-certified and other importers, so the share of
+    trusted traders is exactly what the caller asks for.
+    """
+
+    def __init__(
+        self,
+        factory: TraderFactory,
+        tables: WorldTables,
+        rng: random.Random,
+        n_consignees: int,
+        n_suppliers: int,
+        zipf_exponent: float,
+        aeo_share: float,
+    ) -> None:
+        self.factory = factory
+        self.tables = tables
+        origins = [o for o in tables.origins.values() if o.chapters and o.modes()]
+        dests = [d for d in tables.destinations.values() if d.modes()]
+        # Suppliers per origin country, in proportion to its share of trade.
+        total = sum(o.share for o in origins)
+        self.suppliers: dict[str, list[Trader]] = {}
+        for origin in origins:
+            k = max(3, round(n_suppliers * origin.share / total))
+            self.suppliers[origin.country] = [
+                factory.trader(origin.country, tuple(rng.sample(origin.chapters, min(2, len(origin.chapters)))), rng)
+                for _ in range(k)
+            ]
+        origin_codes = [o.country for o in origins]
+        origin_cum = list(accumulate(o.share for o in origins))
+        dest_codes = [d.country for d in dests]
+        dest_cum = list(accumulate(d.share for d in dests))
+        self.consignees: list[Consignee] = []
+        n_aeo = round(n_consignees * aeo_share)
+        for i in range(n_consignees):
+            country = dest_codes[bisect(dest_cum, rng.random() * dest_cum[-1])]
+            lanes: list[Lane] = []
+            for _ in range(rng.choice((1, 1, 2, 2, 3, 4))):
+                origin_code = origin_codes[bisect(origin_cum, rng.random() * origin_cum[-1])]
+                supplier = rng.choice(self.suppliers[origin_code])
+                lanes.append(Lane(supplier, self._mode_for(origin_code, country, supplier.chapters, rng), supplier.chapters))
+            chapters = tuple(dict.fromkeys(c for lane in lanes for c in lane.chapters))
+            trader = factory.trader(country, chapters, rng, aeo=i < n_aeo)
+            self.consignees.append(Consignee(trader, lanes))
+        # Interleave ranks so AEO status does not follow volume rank.
+        rng.shuffle(self.consignees)
+        self.aeo = [c for c in self.consignees if c.trader.aeo_certificate]
+        self.regular = [c for c in self.consignees if not c.trader.aeo_certificate]
+        self._aeo_cum = list(accumulate(1.0 / (r + 1) ** zipf_exponent for r in range(len(self.aeo))))
+        self._reg_cum = list(accumulate(1.0 / (r + 1) ** zipf_exponent for r in range(len(self.regular))))
+        self._origin_codes, self._origin_cum = origin_codes, origin_cum
+        self._dest_codes, self._dest_cum = dest_codes, dest_cum
+
+    def _mode_for(self, origin: str, dest: str, chapters: tuple[str, ...], rng: random.Random) -> str:
+        o, d = self.tables.origins[origin], self.tables.destinations[dest]
+        weights: dict[str, float] = {}
+        for chapter in chapters:
+            for mode, w in self.tables.chapters[chapter].modes.items():
+                if o.ports.get(mode) and d.ports.get(mode):
+                    weights[mode] = weights.get(mode, 0.0) + w
+        if not weights:
+            weights = {m: 1.0 for m in o.modes() if d.ports.get(m)} or {"AIR": 1.0}
+        modes = sorted(weights)
+        cum = list(accumulate(weights[m] for m in modes))
+        return modes[bisect(cum, rng.random() * cum[-1])]
+
+    def draw(self, rng: random.Random, aeo: bool) -> Consignee:
+        pool, cum = (self.aeo, self._aeo_cum) if aeo and self.aeo else (self.regular, self._reg_cum)
+        return pool[bisect(cum, rng.random() * cum[-1])]
+
+    def new_consignee(self, rng: random.Random) -> Consignee:
+        """A trader never seen before, with one lane like any other importer's."""
+        country = self._dest_codes[bisect(self._dest_cum, rng.random() * self._dest_cum[-1])]
+        origin = self._origin_codes[bisect(self._origin_cum, rng.random() * self._origin_cum[-1])]
+        supplier = rng.choice(self.suppliers[origin])
+        lane = Lane(supplier, self._mode_for(origin, country, supplier.chapters, rng), supplier.chapters)
+        return Consignee(self.factory.trader(country, supplier.chapters, rng), [lane])
+
+    def register(self) -> list[dict[str, str | None]]:
+        """Every pooled trader as trader-register rows (importers, then suppliers)."""
+        rows = [c.trader.register_row() for c in self.consignees]
+        for country in sorted(self.suppliers):
+            rows.extend(s.register_row() for s in self.suppliers[country])
+        return rows
