@@ -70,7 +70,8 @@ class ValidationConfig:
     once per instance.
     """
 
-    vague_phrases: tuple[str, ...] = ()
+    vague_placeholders: tuple[str, ...] = ()
+    vague_generic_terms: tuple[str, ...] = ()
     trivial_words: tuple[str, ...] = ()
     placeholder_names: tuple[str, ...] = ()
     name_filler_words: tuple[str, ...] = ()
@@ -141,12 +142,29 @@ class ValidationConfig:
                     ) from None
             return kind(**values)
 
+        known = {
+            "": {"version", "vague_descriptions", "placeholder_party_names", "currency", "quantities",
+                 "dates", "required", "limits"},
+            "vague_descriptions": {"placeholders", "generic_terms", "trivial_words"},
+            "placeholder_party_names": {"phrases", "filler_words"},
+            "currency": {"not_for_invoicing"},
+            "required": {"party_roles", "house_master_number"},
+        }
+        for name, keys in known.items():
+            given = data if not name else section(name)
+            for key in given:
+                if key not in keys:
+                    where = f"{name}.{key}" if name else key
+                    raise ValidationConfigError(
+                        f"{source}: unknown key `{where}`; known keys here: {', '.join(sorted(keys))}"
+                    )
         vague = section("vague_descriptions")
         names = section("placeholder_party_names")
         required = section("required")
         currency = section("currency")
         return cls(
-            vague_phrases=strings(vague.get("phrases"), "vague_descriptions.phrases"),
+            vague_placeholders=strings(vague.get("placeholders"), "vague_descriptions.placeholders"),
+            vague_generic_terms=strings(vague.get("generic_terms"), "vague_descriptions.generic_terms"),
             trivial_words=strings(vague.get("trivial_words"), "vague_descriptions.trivial_words"),
             placeholder_names=strings(names.get("phrases"), "placeholder_party_names.phrases"),
             name_filler_words=strings(names.get("filler_words"), "placeholder_party_names.filler_words"),
@@ -165,7 +183,7 @@ class ValidationConfig:
     @cached_property
     def description_matcher(self) -> PhraseMatcher:
         """Stop phrases for goods descriptions (trivial words dropped before matching)."""
-        return PhraseMatcher(self.vague_phrases, self.trivial_words)
+        return PhraseMatcher(self.vague_placeholders, self.trivial_words, generic=self.vague_generic_terms)
 
     @cached_property
     def name_matcher(self) -> PhraseMatcher:
@@ -173,7 +191,8 @@ class ValidationConfig:
         return PhraseMatcher(self.placeholder_names, self.name_filler_words)
 
     def is_vague_description(self, description: str) -> bool:
-        """True when the description is only stop phrases, numbers and trivial words.
+        """True when the description is only placeholders, at most one generic term,
+        numbers and trivial words (the rule is spelled out in ``stopwords.yaml``).
 
         >>> c = ValidationConfig.load()
         >>> c.is_vague_description("FAK"), c.is_vague_description("automotive parts for brake systems")

@@ -9,11 +9,11 @@ three letters) so that ``parts`` and ``part`` are the same word.
 'marchandises diverses fak'
 >>> words("Spare-Parts, 20 CTNS")
 ('spare', 'part', '20', 'ctn')
->>> m = PhraseMatcher(["general cargo", "parts"], trivial=["of", "ctn"])
->>> m.covers(words("20 ctns of General Cargo"))
-True
->>> m.covers(words("automotive parts for brake systems"))
-False
+>>> m = PhraseMatcher(["general cargo", "stc"], trivial=["of", "ctn"], generic=["parts", "garments"])
+>>> m.covers(words("STC 20 ctns of General Cargo")), m.covers(words("STC spare-parts"))
+(True, False)
+>>> m.covers(words("STC parts")), m.covers(words("parts of garments"))
+(True, False)
 """
 
 from __future__ import annotations
@@ -74,19 +74,29 @@ def _has_digit(word: str) -> bool:
 class PhraseMatcher:
     """Decides whether a text is nothing but stop phrases (and trivial words).
 
-    ``covers(words)`` is True when, after dropping trivial words and every word with a
-    digit in it, the remaining words split exactly into listed phrases; an empty
-    remainder is covered too (a description of only packaging and numbers says nothing).
+    ``placeholders`` say nothing ("general cargo", "as per invoice"); ``generic`` terms
+    name a category too broad on its own ("parts", "gifts"). ``covers(words)`` is True
+    when, after dropping trivial words and every word with a digit in it, the remaining
+    words split exactly into listed phrases using at most ``max_generic`` generic terms.
+    An empty remainder is covered too (packaging and numbers say nothing).
     """
 
-    def __init__(self, phrases: Iterable[str], trivial: Iterable[str] = ()):
+    def __init__(
+        self,
+        placeholders: Iterable[str],
+        trivial: Iterable[str] = (),
+        generic: Iterable[str] = (),
+        max_generic: int = 1,
+    ):
         self.trivial: frozenset[str] = frozenset(w for t in trivial for w in words(t))
-        compiled: set[tuple[str, ...]] = set()
-        for phrase in phrases:
-            key = tuple(w for w in words(phrase) if w not in self.trivial)
-            if key:
-                compiled.add(key)
-        self.phrases: frozenset[tuple[str, ...]] = frozenset(compiled)
+        self.max_generic = max_generic
+        compiled: dict[tuple[str, ...], int] = {}  # phrase -> 1 if generic, 0 if placeholder
+        for cost, phrases in ((1, generic), (0, placeholders)):  # placeholder wins a tie
+            for phrase in phrases:
+                key = tuple(w for w in words(phrase) if w not in self.trivial)
+                if key:
+                    compiled[key] = cost
+        self.phrases: dict[tuple[str, ...], int] = compiled
         self.vocabulary: frozenset[str] = frozenset(w for p in compiled for w in p)
         self.longest: int = max((len(p) for p in compiled), default=0)
 
@@ -117,13 +127,18 @@ class PhraseMatcher:
         n = len(rest)
         if n == 0:
             return True
-        # reachable[i]: rest[:i] splits into phrases.
-        reachable = [True] + [False] * n
+        # cost[i]: fewest generic terms splitting rest[:i] into phrases (None: no split).
+        cost: list[int | None] = [0] + [None] * n
         phrases, longest = self.phrases, self.longest
         for i in range(n):
-            if not reachable[i]:
+            here = cost[i]
+            if here is None:
                 continue
             for j in range(i + 1, min(n, i + longest) + 1):
-                if tuple(rest[i:j]) in phrases:
-                    reachable[j] = True
-        return reachable[n]
+                extra = phrases.get(tuple(rest[i:j]))
+                if extra is not None:
+                    total = here + extra
+                    if cost[j] is None or total < cost[j]:  # type: ignore[operator]
+                        cost[j] = total
+        final = cost[n]
+        return final is not None and final <= self.max_generic

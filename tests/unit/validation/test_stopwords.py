@@ -38,7 +38,8 @@ VAGUE = {
     "en": ["General cargo", "GENERAL CARGO", "general-cargo", "Said to contain", "S.T.C.", "As per invoice",
            "FAK", "F.A.K.", "Freight all kinds", "freight of all kinds", "Gifts", "gift", "Parts", "spare parts",
            "Samples", "Consolidated", "consolidated cargo", "Various", "various goods", "STC", "goods",
-           "1 X 40'HC STC 1200 CTNS GENERAL CARGO", "Parts for", "Misc.", "20 cartons", "..."],
+           "1 X 40'HC STC 1200 CTNS GENERAL CARGO", "Parts for", "Misc.", "20 cartons", "...",
+           "said to contain spare parts", "Electronic goods", "STC 20 CTNS GIFTS"],
     "fr": ["Marchandises diverses", "MARCHANDISES DIVERSES", "divers", "Échantillons", "cadeaux", "selon facture"],
     "de": ["Stückgut", "Stueckgut", "Sammelgut", "STÜCKGUT", "Ersatzteile", "Waren", "laut Rechnung"],
     "es": ["Diversos", "Mercancía general", "mercancias generales", "Repuestos", "muestras", "según factura"],
@@ -56,6 +57,7 @@ PRECISE = [
     "Repuestos para frenos de camiones",
     "Glass bottles, 750 ml",
     "Spare parts for textile looms",
+    "Clothing; parts of garments or of clothing accessories",  # HS 621790 text: categories narrow each other
 ]
 
 
@@ -92,17 +94,20 @@ def test_blank_name_is_not_a_placeholder(config: ValidationConfig) -> None:
 
 
 def test_phrase_matcher_splits_into_several_phrases() -> None:
-    m = PhraseMatcher(["general cargo", "consolidated"], trivial=["of"])
+    m = PhraseMatcher(["general cargo", "consolidated"], trivial=["of"], generic=["parts", "garments"])
     assert m.covers(words("consolidated general cargo"))
     assert not m.covers(words("general consolidated"))  # "general" alone is not a phrase
     assert m.covers(words("20 of 40hc"))  # nothing but trivial words and numbers
+    assert m.covers(words("consolidated parts"))  # placeholders around one generic term
+    assert not m.covers(words("parts of garments"))  # one category narrows the other
 
 
 def test_shipped_file_has_four_languages_and_settings() -> None:
     import yaml
 
     data = yaml.safe_load(DEFAULT_PATH.read_text())
-    assert set(data["vague_descriptions"]["phrases"]) >= {"en", "fr", "de", "es"}
+    for kind in ("placeholders", "generic_terms"):
+        assert set(data["vague_descriptions"][kind]) >= {"en", "fr", "de", "es"}
     config = ValidationConfig.load()
     assert config.limits.max_record_bytes == 10 * 1024 * 1024
     assert config.quantities.weight_tolerance_pct == 5.0 and config.quantities.packages_tolerance == 0
@@ -113,7 +118,7 @@ def test_shipped_file_has_four_languages_and_settings() -> None:
 def test_analyst_edits_take_effect(tmp_path: Path) -> None:
     path = tmp_path / "stopwords.yaml"
     path.write_text(
-        "vague_descriptions:\n  phrases: {en: [widgets]}\n"
+        "vague_descriptions:\n  placeholders: {en: [widgets]}\n"
         "placeholder_party_names:\n  phrases: [nobody]\n"
         "quantities: {weight_tolerance_pct: 1}\n"
     )
@@ -128,6 +133,8 @@ def test_analyst_edits_take_effect(tmp_path: Path) -> None:
     [
         ("quantities: {weight_tolerance_pct: lots}", "weight_tolerance_pct"),
         ("quantities: {tolerance: 1}", "unknown key"),
+        ("vague_descriptions: {phrases: [x]}", "unknown key `vague_descriptions.phrases`"),
+        ("stop_words: [x]", "unknown key `stop_words`"),
         ("placeholder_party_names: {phrases: [null]}", "quote it"),
         ("- just a list", "mapping"),
         ("vague: [unclosed", "not valid YAML"),
