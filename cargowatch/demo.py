@@ -46,6 +46,11 @@ class DemoCounts:
     lag: int = 0
     started: float = field(default_factory=time.monotonic)
 
+    def skipped_estimate(self) -> int:
+        """Replays and out-of-order amendments are not re-screened; the generator plants a
+        few. What is neither screened nor rejected once the lag is 0 is those."""
+        return 0 if self.lag else max(0, self.produced - self.screened - self.rejected)
+
 
 def _child_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
@@ -79,21 +84,16 @@ def _stop_child(proc: subprocess.Popen | None, timeout: float = 15.0) -> None:
         proc.wait(timeout=5)
 
 
-def traffic_lines(settings: Settings, seed: int, count: int | None) -> Iterator[bytes]:
-    """Generated manifests as JSON lines, endless when ``count`` is None (a new seed per chunk)."""
-    from cargowatch.generator import GeneratorConfig, generate
-    from enrichers.refdata import ReferenceData
-
-    ref = ReferenceData.load(settings.refdata)
+def traffic_lines(generator, count: int | None, chunk: int = 5_000) -> Iterator[bytes]:
+    """Generated manifests as JSON lines from one generator (so the traders stay the ones
+    in the published register), endless when ``count`` is None."""
     enc = msgspec.json.Encoder()
-    chunk = 10_000
     produced = 0
     while count is None or produced < count:
         n = chunk if count is None else min(chunk, count - produced)
-        for record, _label in generate(n, seed, ref, GeneratorConfig()):
+        for record, _label in generator.records(n):
             yield enc.encode(record)
         produced += n
-        seed += 1
 
 
 async def _watch_outputs(settings: Settings, counts: DemoCounts, stop: asyncio.Event) -> None:
@@ -160,6 +160,7 @@ def _summary(counts: DemoCounts, dashboard_url: str | None, duration: float | No
     figures.add_row("produced", str(counts.produced))
     figures.add_row("screened", str(counts.screened))
     figures.add_row("rejected", str(counts.rejected))
+    figures.add_row("replays (not re-screened)", str(counts.skipped_estimate()))
     figures.add_row("throughput", f"{rate:,.0f} manifests/s")
     figures.add_row("consumer lag", str(counts.lag))
     figures.add_row(
@@ -206,8 +207,12 @@ async def run_demo(
         from cargowatch.kafka import ensure_topics
 
         await ensure_topics(settings)
+        from cargowatch.generator import GeneratorConfig, ManifestGenerator
+        from enrichers.refdata import ReferenceData
+
+        generator = ManifestGenerator(ReferenceData.load(settings.refdata), GeneratorConfig(), seed)
         with console.status("publishing reference data (watchlist, trader register)…"):
-            await _publish_reference_data(settings, workdir, seed, console)
+            await _publish_reference_data(settings, workdir, generator, console)
         worker = _spawn(["worker"], settings, workdir / "worker.log")
         console.print(f"worker started (pid {worker.pid}, log {workdir / 'worker.log'})")
         dashboard_url = None
@@ -219,12 +224,14 @@ async def run_demo(
         from cargowatch.ingest import produce_lines
 
         count = int(rate * duration) if duration else None
+        counts.started = time.monotonic()
+        produce_stop = asyncio.Event()
         producer_task = asyncio.create_task(
             produce_lines(
                 settings,
-                traffic_lines(settings, seed, count),
+                traffic_lines(generator, count),
                 rate=rate,
-                stop=stop,
+                stop=produce_stop,
                 on_progress=lambda n: setattr(counts, "produced", n),
             )
         )
@@ -243,10 +250,19 @@ async def run_demo(
                 with suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.5)
                 live.update(_summary(counts, dashboard_url, duration))
-            stop.set()
+            produce_stop.set()
             with suppress(Exception):
                 summary = await producer_task
                 counts.produced = summary.sent
+            # Give the worker a moment to drain what was produced, unless Ctrl-C was pressed.
+            drain_until = time.monotonic() + 15
+            while not stop.is_set() and time.monotonic() < drain_until and worker.poll() is None:
+                if counts.screened + counts.rejected + counts.skipped_estimate() >= counts.produced and counts.lag == 0:
+                    break
+                with suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.5)
+                live.update(_summary(counts, dashboard_url, duration))
+            stop.set()
             await asyncio.gather(*watchers, return_exceptions=True)
             live.update(_summary(counts, dashboard_url, duration))
     finally:
@@ -265,21 +281,29 @@ async def run_demo(
     return counts
 
 
-async def _publish_reference_data(settings: Settings, workdir: Path, seed: int, console: Console) -> None:
-    """The UN consolidated list (from the reference-data directory) and a generated trader
-    register, published to the compacted reference topics the workers read."""
-    from cargowatch.generator import write_trader_register
-    from cargowatch.cli.watchlist import publish_watchlist
-    from enrichers.traders import publish_register
+async def _publish_reference_data(settings: Settings, workdir: Path, generator, console: Console) -> None:
+    """The UN consolidated list (from the reference-data directory) and the generator's
+    trader register, published to the compacted reference topics the workers read."""
+    import csv
+
+    from enrichers.traders import publish_register, read_register_file
+    from enrichers.watchlist.loaders import load_watchlist
+    from enrichers.watchlist.publish import publish_version
 
     un = Path(settings.refdata) / "sanctions" / "un"
     lists = sorted(un.glob("*.xml")) if un.is_dir() else []
     if lists:
-        n = await publish_watchlist(settings, lists[-1], fmt="un", list_id="un")
-        console.print(f"watchlist 'un' published: {n} entries")
+        version = await asyncio.to_thread(load_watchlist, lists[-1], "un")
+        await publish_version(settings, version)
+        console.print(f"watchlist {version.list_id} {version.version} published: {len(version.entries)} entries")
     else:
         console.print(f"[yellow]no UN list under {un}: screening runs without a watchlist[/yellow]")
     register = workdir / "traders.csv"
-    write_trader_register(register, seed=seed, settings=settings)
-    n = await publish_register(settings, register)
+    fields = ["trader_id", "name", "country", "aeo_certificate", "aeo_valid_until", "risk_notes"]
+    with register.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for row in generator.register():
+            writer.writerow(row)
+    n = await publish_register(settings, read_register_file(register))
     console.print(f"trader register published: {n} traders")

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from cargowatch.generator import GeneratorConfig, generate
+from cargowatch.generator import GeneratorConfig, RiskRates, generate
 from cargowatch.ingest import frame_line
 from cargowatch.kafka import ensure_topics
 from cargowatch.settings import Settings
@@ -79,7 +79,7 @@ async def _run_pipeline_until(settings: Settings, ctx, done) -> ScreeningPipelin
 
 def _clean_manifests(settings: Settings, n: int, seed: int) -> list[bytes]:
     ref = ReferenceData.load(settings.refdata)
-    config = GeneratorConfig.clean()
+    config = GeneratorConfig(rates=RiskRates.none())
     enc = msgspec.json.Encoder()
     return [enc.encode(record) for record, _ in generate(n, seed, ref, config)]
 
