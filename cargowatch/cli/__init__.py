@@ -25,6 +25,7 @@ def _register() -> None:
     from cargowatch.cli import (  # noqa: F401
         archive,
         bench,
+        dashboard,
         demo,
         generate,
         produce,
