@@ -7,29 +7,19 @@ produce are gathered into one explainable result per manifest.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
 
 from enrichers.enriched import EnrichedManifest
 from schemas.model import Hit, ScreeningResult, WatchlistMatch
-from streams.scoring.features import BatchFrames, extract
+from streams.scoring.features import BatchFrames, extract, with_route_lists
 from streams.scoring.lanes import draw
 from streams.scoring.reference import ScoringReference, singular
 from streams.scoring.ruleset import LANE_ORDER, Ruleset
 
 _LANES_BY_ORDER = {0: "GREEN", 1: "YELLOW", 2: "RED"}
 _MAD_SCALE = 1.4826  # MAD -> standard deviation for a normal distribution
-
-
-@dataclass
-class _Pending:
-    """Hits and the minimum lane collected for one manifest."""
-
-    hits: list[Hit]
-    score: float = 0.0
-    min_lane: int = 0
 
 
 def _fmt(x: float) -> str:
@@ -64,16 +54,24 @@ def score_batch(
         trusted_roles=frozenset(tt.roles if tt else ("CONSIGNEE", "CONSIGNOR")),
         count_unidentified=nt.count_unidentified if nt else True,
         route_min_history=ra.min_history if ra else 5,
+        extra=ruleset.criteria_fields,
     )
-    pending = [_Pending([]) for _ in batch]
+    n = len(batch)
+    # Hits are sparse: plain arrays for every manifest, hit lists only for those with hits.
+    scores = [0.0] * n
+    min_lane = [0] * n
+    hits: dict[int, list[Hit]] = {}
     goods = _prepare_goods(frames, ruleset, reference)
 
     def add(i: int, rule_id: str, weight: float, reason: str, evidence: dict[str, str], lane: str | None = None) -> None:
-        p = pending[i]
-        p.hits.append(Hit(rule_id=rule_id, weight=float(weight), reason=reason, evidence=evidence))
-        p.score += weight
-        if lane is not None:
-            p.min_lane = max(p.min_lane, LANE_ORDER[lane])
+        hit = Hit(rule_id=rule_id, weight=float(weight), reason=reason, evidence=evidence)
+        if i in hits:
+            hits[i].append(hit)
+        else:
+            hits[i] = [hit]
+        scores[i] += weight
+        if lane is not None and LANE_ORDER[lane] > min_lane[i]:
+            min_lane[i] = LANE_ORDER[lane]
 
     _watchlist(frames, ruleset, add)
     _embargo_route(frames, goods, ruleset, reference, add)
@@ -98,21 +96,22 @@ def score_batch(
     rfs = spec.referrals.rfs
     version = ruleset.version
     results: list[ScreeningResult] = []
+    facts = frames.facts
     for i, em in enumerate(batch):
         m = em.manifest
-        p = pending[i]
         if rnd is not None and rnd.rate > 0:
             u = draw(m.manifest_id, m.version, rnd.seed)
             if u < rnd.rate:
                 add(i, "RANDOM_SELECTION", rnd.weight, f"selected by the random floor ({rnd.rate:.2%})",
                     {"draw": f"{u:.6f}", "rate": _fmt(rnd.rate), "seed": rnd.seed}, rnd.lane)
-        score = min(100.0, max(0.0, p.score))
+        score = min(100.0, max(0.0, scores[i]))
         order = 2 if score >= red else 1 if score >= yellow else 0
-        order = max(order, p.min_lane)
+        order = max(order, min_lane[i])
         lane = _LANES_BY_ORDER[order]
-        trusted_low = frames.facts[i].trusted and score <= blue.trusted_max_score
-        sampled = blue.sample_rate > 0 and draw(m.manifest_id, m.version, blue.seed) < blue.sample_rate
-        if lane == "GREEN" and (trusted_low or sampled):
+        if lane == "GREEN" and (
+            (facts[i].trusted and score <= blue.trusted_max_score)
+            or (blue.sample_rate > 0 and draw(m.manifest_id, m.version, blue.seed) < blue.sample_rate)
+        ):
             lane = "BLUE"
         referral = "NONE"
         if wl is not None or dnl.min_match_score <= 1:
@@ -133,12 +132,12 @@ def score_batch(
                 score=round(score, 2),
                 lane=lane,  # type: ignore[arg-type]
                 referral=referral,  # type: ignore[arg-type]
-                hits=p.hits,
-                watchlist_matches=list(em.watchlist_matches),
+                hits=hits.get(i, []),
+                watchlist_matches=em.watchlist_matches,
                 ruleset_version=version,
                 screened_at=now,
                 latency_ms=max(0.0, (now - em.received_at).total_seconds() * 1000.0),
-                list_versions=dict(em.list_versions),
+                list_versions=em.list_versions,
             )
         )
     return results
@@ -216,10 +215,9 @@ def _embargo_route(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, r
         parts.append(m.select("i", pl.lit("loading").alias("where"), pl.col("loading_country").alias("country")))
     if "discharge" in rule.check:
         parts.append(m.select("i", pl.lit("discharge").alias("where"), pl.col("discharge_country").alias("country")))
-    if "transshipment" in rule.check:
-        parts.append(m.select("i", pl.lit("transshipment").alias("where"), pl.col("transshipment_countries").alias("country")).explode("country"))
-    if "routing" in rule.check:
-        parts.append(m.select("i", pl.lit("routing").alias("where"), pl.col("routing_countries").alias("country")).explode("country"))
+    wanted = [w for w in ("transshipment", "routing") if w in rule.check]
+    if wanted and frames.route_countries.height:
+        parts.append(frames.route_countries.filter(pl.col("where").is_in(wanted)).select("i", "where", "country"))
     if not parts:
         return
     long = pl.concat(parts, how="vertical").join(reference.country_risk, on="country", how="inner")
@@ -433,18 +431,19 @@ def _route_anomaly(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, r
         return
     m = frames.manifests
     hubs = sorted(reference.hubs)
+    rc = frames.route_countries
     du = goods.filter(pl.col("dual_use")).select("i").unique()
-    via_hub = (
-        pl.col("transshipment_countries").list.eval(pl.element().is_in(hubs)).list.any()
-        | pl.col("routing_countries").list.eval(pl.element().is_in(hubs)).list.any()
-    ).fill_null(False)
+    hub_rows = rc.filter(pl.col("country").is_in(hubs) & pl.col("i").is_in(du["i"].implode()))
+    via: dict[int, list[str]] = {}
+    if rule.hub_with_dual_use:
+        for i, c in hub_rows.select("i", "country").iter_rows():
+            via.setdefault(i, []).append(c)
     f = m.select(
         "i", "route_unusual", "transshipment_count", "loading_port", "discharge_port",
-        "transshipment_countries", "routing_countries",
         (pl.col("transshipment_count") > rule.max_transshipments).alias("circuitous"),
-        (via_hub & pl.col("i").is_in(du["i"].implode()) & pl.lit(rule.hub_with_dual_use)).alias("hub_dual_use"),
+        pl.col("i").is_in(list(via)).alias("hub_dual_use"),
     ).filter(pl.col("route_unusual") | pl.col("circuitous") | pl.col("hub_dual_use"))
-    for i, unusual, tcount, lp, dp, tcs, rcs, circuitous, hub in f.iter_rows():
+    for i, unusual, tcount, lp, dp, circuitous, hub in f.iter_rows():
         reasons = []
         ev = {"route": f"{lp}>{dp}", "transshipments": str(tcount)}
         if unusual:
@@ -454,9 +453,9 @@ def _route_anomaly(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, r
         if circuitous:
             reasons.append(f"{tcount} transshipments (more than {rule.max_transshipments})")
         if hub:
-            via = sorted({c for c in (tcs or []) + (rcs or []) if c in reference.hubs})
-            reasons.append(f"dual-use goods routed via diversion hub {','.join(via)}")
-            ev["hubs"] = ",".join(via)
+            hubs_used = ",".join(sorted(set(via[i])))
+            reasons.append(f"dual-use goods routed via diversion hub {hubs_used}")
+            ev["hubs"] = hubs_used
         add(i, "ROUTE_ANOMALY", rule.weight, "; ".join(reasons), ev, rule.lane)
 
 
@@ -489,11 +488,15 @@ def _weight_anomaly(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, 
         add(i, "WEIGHT_ANOMALY", rule.weight, "; ".join(reasons), ev, rule.lane)
 
 
+_LIST_FIELDS = {"transshipment_ports", "transshipment_countries", "routing_countries"}
+
+
 def _criteria_frame(frames: BatchFrames, goods: pl.DataFrame, fields: set[str]) -> pl.DataFrame:
-    mcols = [c for c in frames.manifests.columns if c in fields and c not in goods.columns]
+    manifests = with_route_lists(frames) if fields & _LIST_FIELDS else frames.manifests
+    mcols = [c for c in manifests.columns if c in fields and c not in goods.columns]
     if not mcols:
         return goods
-    return goods.join(frames.manifests.select("i", *mcols), on="i", how="left")
+    return goods.join(manifests.select("i", *mcols), on="i", how="left")
 
 
 def _criteria(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, add) -> None:  # type: ignore[no-untyped-def]

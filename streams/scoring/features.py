@@ -10,13 +10,14 @@ column expressions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import polars as pl
 
 from enrichers.enriched import EnrichedManifest, PartyContext
-from schemas.model import Manifest, WatchlistMatch
+from schemas.model import Manifest, Party, WatchlistMatch
 
 MANIFEST_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "i": pl.Int64,
@@ -29,9 +30,6 @@ MANIFEST_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "discharge_port": pl.Utf8,
     "loading_country": pl.Utf8,
     "discharge_country": pl.Utf8,
-    "transshipment_ports": pl.List(pl.Utf8),
-    "transshipment_countries": pl.List(pl.Utf8),
-    "routing_countries": pl.List(pl.Utf8),
     "transshipment_count": pl.Int64,
     "lead_time_h": pl.Float64,
     "arrival_lead_h": pl.Float64,
@@ -51,6 +49,16 @@ MANIFEST_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "amendment_changed": pl.Boolean,
 }
 
+# What the built-in rules read; other manifest columns are built only for criteria.
+CORE_COLUMNS = frozenset(
+    {
+        "i", "version", "mode", "loading_port", "discharge_port", "loading_country",
+        "discharge_country", "transshipment_count", "lead_time_h", "arrival_lead_h",
+        "total_gross_weight_kg", "container_count", "goods_count", "watchlist_score",
+        "new_trader", "trusted_trader", "prior_findings", "route_unusual", "amendment_changed",
+    }
+)
+
 GOODS_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "i": pl.Int64,
     "line": pl.Int64,
@@ -65,28 +73,28 @@ GOODS_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 }
 
 
-@dataclass
-class PartyFacts:
-    """Per-manifest facts from the register and history, kept for hit evidence."""
+_NONE: tuple = ()
 
-    new_roles: list[str]
-    trusted: list[tuple[str, str, str]]  # (role, trader_id, certificate valid until)
-    expired: list[tuple[str, str, str]]
-    prior: list[tuple[str, str, int]]  # (role, trader_id, confirmed findings)
-    route_unusual: tuple[str, str, int] | None  # (trader_id, route, shipments)
+
+@dataclass(slots=True)
+class PartyFacts:
+    """Per-manifest facts from the register and history, kept for hit evidence. Most
+    manifests have none: the fields share one empty tuple until something is found."""
+
+    new_roles: list[str] | tuple = _NONE
+    trusted: list[tuple[str, str, str]] | tuple = _NONE  # (role, trader_id, valid until)
+    expired: list[tuple[str, str, str]] | tuple = _NONE
+    prior: list[tuple[str, str, int]] | tuple = _NONE  # (role, trader_id, confirmed findings)
+    route_unusual: tuple[str, str, int] | None = None  # (trader_id, route, shipments)
 
 
 @dataclass
 class BatchFrames:
     manifests: pl.DataFrame
     goods: pl.DataFrame
+    route_countries: pl.DataFrame  # i, where (transshipment | routing), country
     facts: list[PartyFacts]
     matches: list[list[WatchlistMatch]]
-
-
-def _country(locode: str) -> str:
-    # The first two letters of a UN/LOCODE are the ISO country code.
-    return locode[:2]
 
 
 def _party_facts(
@@ -97,44 +105,41 @@ def _party_facts(
     count_unidentified: bool,
     route_min_history: int,
 ) -> PartyFacts:
-    m = em.manifest
     contexts: list[PartyContext] = em.parties
-    new_roles: list[str] = []
-    trusted: list[tuple[str, str, str]] = []
-    expired: list[tuple[str, str, str]] = []
-    prior: list[tuple[str, str, int]] = []
-    route_unusual: tuple[str, str, int] | None = None
-    route = f"{m.route.loading_port}>{m.route.discharge_port}"
-    if contexts:
-        for pc in contexts:
-            role = pc.role
-            hist = pc.history
-            if role in new_roles_cfg and (
-                (pc.trader_id is None and count_unidentified)
-                or (pc.trader_id is not None and (hist is None or hist.shipments == 0))
-            ):
-                new_roles.append(role)
-            if hist is not None:
-                if hist.confirmed_findings > 0:
-                    prior.append((role, hist.trader_id, hist.confirmed_findings))
-                if (
-                    route_unusual is None
-                    and role in new_roles_cfg
-                    and hist.shipments >= route_min_history
-                    and route not in hist.routes
-                ):
-                    route_unusual = (hist.trader_id, route, hist.shipments)
-            prof = pc.profile
-            if role in trusted_roles_cfg and prof is not None and prof.aeo_certificate:
-                until = prof.aeo_valid_until or ""
-                if _valid_until(until, today):
-                    trusted.append((role, prof.trader_id, until))
-                else:
-                    expired.append((role, prof.trader_id, until))
-    else:
+    f = PartyFacts()
+    if not contexts:
         # No enrichment context: no party has a screening history.
-        new_roles = [p.role for p in m.parties if p.role in new_roles_cfg]
-    return PartyFacts(new_roles, trusted, expired, prior, route_unusual)
+        roles = [p.role for p in em.manifest.parties if p.role in new_roles_cfg]
+        if roles:
+            f.new_roles = roles
+        return f
+    route = None
+    for pc in contexts:
+        role = pc.role
+        hist = pc.history
+        watched = role in new_roles_cfg
+        if hist is None:
+            if watched and (pc.trader_id is not None or count_unidentified):
+                f.new_roles = [*f.new_roles, role]
+        else:
+            if watched and hist.shipments == 0:
+                f.new_roles = [*f.new_roles, role]
+            if hist.confirmed_findings > 0:
+                f.prior = [*f.prior, (role, hist.trader_id, hist.confirmed_findings)]
+            if watched and f.route_unusual is None and hist.shipments >= route_min_history:
+                if route is None:
+                    r = em.manifest.route
+                    route = f"{r.loading_port}>{r.discharge_port}"
+                if route not in hist.routes:
+                    f.route_unusual = (hist.trader_id, route, hist.shipments)
+        prof = pc.profile
+        if prof is not None and prof.aeo_certificate and role in trusted_roles_cfg:
+            until = prof.aeo_valid_until or ""
+            if _valid_until(until, today):
+                f.trusted = [*f.trusted, (role, prof.trader_id, until)]
+            else:
+                f.expired = [*f.expired, (role, prof.trader_id, until)]
+    return f
 
 
 def _valid_until(until: str, today: date) -> bool:
@@ -160,75 +165,123 @@ def extract(
     trusted_roles: frozenset[str] = frozenset({"CONSIGNEE", "CONSIGNOR"}),
     count_unidentified: bool = True,
     route_min_history: int = 5,
+    extra: frozenset[str] | set[str] = frozenset(),
 ) -> BatchFrames:
-    """Columns for the batch (one Python pass over the records)."""
-    n = len(batch)
+    """Columns for the batch: :data:`CORE_COLUMNS` (what the rules read) plus ``extra``
+    (fields the analyst criteria use). One list comprehension per column: far cheaper
+    than one append per field per record."""
     today = now.date()
-    cols: dict[str, list] = {k: [] for k in MANIFEST_SCHEMA}
-    g: dict[str, list] = {k: [] for k in GOODS_SCHEMA}
-    facts: list[PartyFacts] = []
-    matches: list[list[WatchlistMatch]] = []
-    for i in range(n):
-        em = batch[i]
-        m = em.manifest
-        r = m.route
-        dep = r.departure_at
-        filed = m.filed_at
-        ts_ports = r.transshipment_ports
-        consignee = consignor = None
+    ms = [em.manifest for em in batch]
+    routes = [m.route for m in ms]
+    n = len(ms)
+    facts = [
+        _party_facts(em, today, new_roles, trusted_roles, count_unidentified, route_min_history) for em in batch
+    ]
+    matches = [em.watchlist_matches for em in batch]
+    consignee: list[Party | None] = [None] * n
+    consignor: list[Party | None] = [None] * n
+    for i, m in enumerate(ms):
         for p in m.parties:
-            if p.role == "CONSIGNEE" and consignee is None:
-                consignee = p
-            elif p.role == "CONSIGNOR" and consignor is None:
-                consignor = p
-        pf = _party_facts(em, today, new_roles, trusted_roles, count_unidentified, route_min_history)
-        facts.append(pf)
-        wm = em.watchlist_matches
-        matches.append(wm)
-        cols["i"].append(i)
-        cols["manifest_id"].append(m.manifest_id)
-        cols["version"].append(m.version)
-        cols["mode"].append(m.mode)
-        cols["filer_id"].append(m.filer.id)
-        cols["document_type"].append(m.document.type)
-        cols["loading_port"].append(r.loading_port)
-        cols["discharge_port"].append(r.discharge_port)
-        cols["loading_country"].append(r.loading_port[:2])
-        cols["discharge_country"].append(r.discharge_port[:2])
-        cols["transshipment_ports"].append(ts_ports)
-        cols["transshipment_countries"].append([p[:2] for p in ts_ports])
-        cols["routing_countries"].append(r.routing_countries)
-        cols["transshipment_count"].append(len(ts_ports))
-        cols["lead_time_h"].append((dep - filed).total_seconds() / 3600.0)
-        cols["arrival_lead_h"].append((r.arrival_at - filed).total_seconds() / 3600.0)
-        cols["total_gross_weight_kg"].append(m.total_gross_weight_kg)
-        cols["total_packages"].append(m.total_packages)
-        cols["container_count"].append(len(m.containers))
-        cols["goods_count"].append(len(m.goods))
-        cols["consignee_id"].append((consignee.identifier or "") if consignee else "")
-        cols["consignee_country"].append(consignee.address.country if consignee else "")
-        cols["consignor_id"].append((consignor.identifier or "") if consignor else "")
-        cols["consignor_country"].append(consignor.address.country if consignor else "")
-        cols["watchlist_score"].append(max((x.score for x in wm), default=0.0))
-        cols["new_trader"].append(bool(pf.new_roles))
-        cols["trusted_trader"].append(bool(pf.trusted))
-        cols["prior_findings"].append(sum(p[2] for p in pf.prior))
-        cols["route_unusual"].append(pf.route_unusual is not None)
-        cols["amendment_changed"].append(_amendment_changed(m, em.previous_version))
-        for item in m.goods:
-            g["i"].append(i)
-            g["line"].append(item.line)
-            g["hs_code"].append(item.hs_code)
-            g["description"].append(item.description)
-            g["packages"].append(item.packages)
-            g["gross_weight_kg"].append(item.gross_weight_kg)
-            g["value_amount"].append(item.value_amount)
-            g["value_currency"].append(item.value_currency)
-            g["origin"].append(item.origin_country)
-            g["un_number"].append(item.un_number or "")
+            if p.role == "CONSIGNEE":
+                if consignee[i] is None:
+                    consignee[i] = p
+            elif p.role == "CONSIGNOR" and consignor[i] is None:
+                consignor[i] = p
+    # Route countries in long form (few manifests have any): (i, where, country)
+    r_i: list[int] = []
+    r_where: list[str] = []
+    r_country: list[str] = []
+    r_port: list[str | None] = []
+    for i, r in enumerate(routes):
+        for port in r.transshipment_ports:
+            r_i.append(i)
+            r_where.append("transshipment")
+            r_country.append(port[:2])
+            r_port.append(port)
+        for c in r.routing_countries:
+            r_i.append(i)
+            r_where.append("routing")
+            r_country.append(c)
+            r_port.append(None)
+    builders: dict[str, Callable[[], list]] = {
+        "manifest_id": lambda: [m.manifest_id for m in ms],
+        "version": lambda: [m.version for m in ms],
+        "mode": lambda: [m.mode for m in ms],
+        "filer_id": lambda: [m.filer.id for m in ms],
+        "document_type": lambda: [m.document.type for m in ms],
+        "loading_port": lambda: [r.loading_port for r in routes],
+        "discharge_port": lambda: [r.discharge_port for r in routes],
+        "loading_country": lambda: [r.loading_port[:2] for r in routes],
+        "discharge_country": lambda: [r.discharge_port[:2] for r in routes],
+        "transshipment_count": lambda: [len(r.transshipment_ports) for r in routes],
+        "lead_time_h": lambda: [
+            (r.departure_at - m.filed_at).total_seconds() / 3600.0 for r, m in zip(routes, ms, strict=True)
+        ],
+        "arrival_lead_h": lambda: [
+            (r.arrival_at - m.filed_at).total_seconds() / 3600.0 for r, m in zip(routes, ms, strict=True)
+        ],
+        "total_gross_weight_kg": lambda: [m.total_gross_weight_kg for m in ms],
+        "total_packages": lambda: [m.total_packages for m in ms],
+        "container_count": lambda: [len(m.containers) for m in ms],
+        "consignee_id": lambda: [(p.identifier or "") if p else "" for p in consignee],
+        "consignee_country": lambda: [p.address.country if p else "" for p in consignee],
+        "consignor_id": lambda: [(p.identifier or "") if p else "" for p in consignor],
+        "consignor_country": lambda: [p.address.country if p else "" for p in consignor],
+        "watchlist_score": lambda: [max(x.score for x in wm) if wm else 0.0 for wm in matches],
+        "new_trader": lambda: [bool(f.new_roles) for f in facts],
+        "trusted_trader": lambda: [bool(f.trusted) for f in facts],
+        "prior_findings": lambda: [sum(p[2] for p in f.prior) if f.prior else 0 for f in facts],
+        "route_unusual": lambda: [f.route_unusual is not None for f in facts],
+        "amendment_changed": lambda: [
+            m.version > 1 and _amendment_changed(m, em.previous_version) for m, em in zip(ms, batch, strict=True)
+        ],
+    }
+    goods_count = [len(m.goods) for m in ms]
+    cols: dict[str, list] = {"i": list(range(n)), "goods_count": goods_count}
+    for name, build in builders.items():
+        if name in CORE_COLUMNS or name in extra:
+            cols[name] = build()
+    schema = {k: MANIFEST_SCHEMA[k] for k in cols}
+    items = [x for m in ms for x in m.goods]
+    line_owner: list[int] = []
+    for i, count in enumerate(goods_count):
+        line_owner += [i] * count
+    g = {
+        "i": line_owner,
+        "line": [x.line for x in items],
+        "hs_code": [x.hs_code for x in items],
+        "description": [x.description for x in items],
+        "packages": [x.packages for x in items],
+        "gross_weight_kg": [x.gross_weight_kg for x in items],
+        "value_amount": [x.value_amount for x in items],
+        "value_currency": [x.value_currency for x in items],
+        "origin": [x.origin_country for x in items],
+        "un_number": [x.un_number or "" for x in items],
+    }
     return BatchFrames(
-        manifests=pl.DataFrame(cols, schema=MANIFEST_SCHEMA),
+        manifests=pl.DataFrame(cols, schema=schema),
         goods=pl.DataFrame(g, schema=GOODS_SCHEMA),
+        route_countries=pl.DataFrame(
+            {"i": r_i, "where": r_where, "country": r_country, "port": r_port},
+            schema={"i": pl.Int64, "where": pl.Utf8, "country": pl.Utf8, "port": pl.Utf8},
+        ),
         facts=facts,
         matches=matches,
+    )
+
+
+def with_route_lists(frames: BatchFrames) -> pl.DataFrame:
+    """The manifest frame with the list fields criteria may use (built only when asked)."""
+    m = frames.manifests
+    rc = frames.route_countries
+    lists = rc.group_by("i").agg(
+        pl.col("port").filter(pl.col("where") == "transshipment").alias("transshipment_ports"),
+        pl.col("country").filter(pl.col("where") == "transshipment").alias("transshipment_countries"),
+        pl.col("country").filter(pl.col("where") == "routing").alias("routing_countries"),
+    )
+    empty = pl.lit([], pl.List(pl.Utf8))
+    return m.join(lists, on="i", how="left").with_columns(
+        pl.col("transshipment_ports").fill_null(empty),
+        pl.col("transshipment_countries").fill_null(empty),
+        pl.col("routing_countries").fill_null(empty),
     )
