@@ -165,8 +165,9 @@ class NameIndex:
         acc: dict[int, float] = {}
         weighted = sorted({t: weight(t) for t in toks}.items(), key=lambda kv: -kv[1])
         total = sum(w for _, w in weighted)
-        # initials may align with any name part: they never count as left over
-        solid = sum(w for t, w in weighted if len(t) > 1) or total
+        # initials, and short parts not found as such ("den" for "der"), may still align
+        # with some name part in scoring: they never count as left over in the bound
+        solid = total
         # run-together spellings, both ways ("siemensag", "xi jin ping")
         wmap = dict(weighted)
         if query.joined:
@@ -190,9 +191,12 @@ class NameIndex:
             opening = remaining >= floor
             remaining -= w
             if len(tok) == 1:
+                solid -= w
                 continue  # an initial alone never makes a candidate
             tids = self.token_variants(tok, abjad)
             if not tids:
+                if len(tok) < MIN_FUZZY_LEN:
+                    solid -= w
                 continue
             if opening:
                 if len(tids) == 1:
@@ -225,7 +229,7 @@ class NameIndex:
             overlap = min(1.0, 2 * shared_n / (total + wn))
             bound = coverage_blend * coverage + (1 - coverage_blend) * overlap
             # both names keep unshared parts: the scorer's substitution penalty applies
-            left_q = 1 - shared / solid
+            left_q = 1 - shared / solid if solid > 0 else 0.0
             left_n = 1 - shared_n / wn
             if left_q > 0.05 and left_n > 0.05:
                 bound *= 1 - conflict_base - min(left_q, left_n)

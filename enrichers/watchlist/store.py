@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -63,6 +64,8 @@ class WatchlistStore:
         self._idle.set()
         self._worker: threading.Thread | None = None
         self.swaps = 0
+        self.rebuild_started_at = 0.0  # time.monotonic() of the latest rebuild start
+        self.swapped_at = 0.0  # ... and of the latest swap
         self.last_error: BaseException | None = None
 
     # -- records from the topic -----------------------------------------------------
@@ -133,6 +136,7 @@ class WatchlistStore:
                     return
                 self._dirty.clear()
                 versions = list(self._committed.values())
+            self.rebuild_started_at = time.monotonic()
             try:
                 index = ScreeningIndex(versions, self._normalizer, self._config)
             except Exception as exc:  # noqa: BLE001 - keep serving the old index, report
@@ -140,6 +144,7 @@ class WatchlistStore:
                 self.last_error = exc
                 continue
             self.screener.swap(index)
+            self.swapped_at = time.monotonic()
             self.swaps += 1
             if self._on_swap is not None:
                 self._on_swap(index)
