@@ -166,8 +166,11 @@ class Dashboard:
 DASHBOARD: web.AppKey[Dashboard] = web.AppKey("dashboard", Dashboard)
 
 
+SESSION: web.RequestKey[Session] = web.RequestKey("session", Session)
+
+
 def _session(request: web.Request) -> Session:
-    return request["session"]
+    return request[SESSION]
 
 
 def _is_api(path: str) -> bool:
@@ -194,7 +197,7 @@ async def security(
                     )
                 target = path + (f"?{request.query_string}" if request.query_string else "")
                 raise web.HTTPFound("/login?next=" + quote(target, safe=""))
-            request["session"] = session
+            request[SESSION] = session
         response = await handler(request)
     except web.HTTPException as exc:
         response = exc
