@@ -219,7 +219,10 @@ def score_names(
 
     # Joined or split spelling: compare the whole strings when token counts differ.
     score = token_score
-    if len(ta) != len(tb) or len(pairs) < min(len(ta), len(tb)):
+    # (not when a number is what differs: "Management Company 23" is no joined spelling)
+    na, nb = set(a.numbers), set(b.numbers)
+    one_sided_number = bool(na) != bool(nb)
+    if not one_sided_number and (len(ta) != len(tb) or len(pairs) < min(len(ta), len(tb))):
         joined = max(
             Indel.normalized_similarity(a.joined, b.joined),
             Indel.normalized_similarity(a.compact, b.compact),
@@ -232,7 +235,6 @@ def score_names(
             features["joined"] = round(joined, 3)
             score = joined
 
-    na, nb = set(a.numbers), set(b.numbers)
     if na != nb:
         features["number_mismatch"] = 1.0
         score *= 1 - p.number_penalty
