@@ -38,6 +38,9 @@ HEAP="${KAFKA_HEAP:-512m}"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
 STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
 STARTED_MARK="Kafka Server started"
+# The cluster in --dir, read from DIR/cluster.env by load_cluster.
+BROKERS=0
+PORTS=""
 
 die() {
     echo "kafka.sh: $*" >&2
@@ -129,6 +132,7 @@ node_pid() {
     echo "$pid"
 }
 
+# Sets BROKERS, PORTS, CONTROLLER_PORTS, CLUSTER_ID from DIR/cluster.env.
 load_cluster() {
     [[ -f "$DIR/cluster.env" ]] || die "no Kafka in $DIR (run: $0 start --dir $DIR)"
     # shellcheck disable=SC1091
@@ -136,7 +140,9 @@ load_cluster() {
 }
 
 check_node() {
-    [[ "$1" =~ ^[0-9]+$ ]] && ((1 <= $1 && $1 <= BROKERS)) || die "no node $1 in $DIR (nodes 1..$BROKERS)"
+    if ! [[ "$1" =~ ^[0-9]+$ ]] || (($1 < 1 || $1 > BROKERS)); then
+        die "no node $1 in $DIR (nodes 1..$BROKERS)"
+    fi
 }
 
 bootstrap_string() {
@@ -215,6 +221,7 @@ launch_node() {
     # setsid: the broker outlives the shell that started it and does not get the
     # caller's Ctrl-C; `stop` is how it ends. The inner shell records its own pid and
     # then becomes java, so the pid file names the broker itself.
+    # shellcheck disable=SC2016 # expanded by the inner shell
     setsid bash -c 'echo $$ >"$1/pid"; shift; exec "$@"' _ "$nd" \
         java -Xms128m "-Xmx$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
         -XX:ParallelGCThreads=1 -XX:ConcGCThreads=1 -XX:CICompilerCount=2 \
@@ -223,8 +230,8 @@ launch_node() {
         -Dkafka.logs.dir="$nd" \
         -cp "$LIBS/*" kafka.Kafka "$nd/server.properties" \
         </dev/null >"$nd/server.log" 2>&1 &
-    local i
-    for i in $(seq 50); do
+    local _
+    for _ in $(seq 50); do
         [[ -s "$nd/pid" ]] && return 0
         sleep 0.1
     done

@@ -260,7 +260,7 @@ def exported_metric_names() -> set[str]:
     """Series names the worker can export, from streams/metrics.py's registry."""
     from streams.metrics import REGISTRY
 
-    names = set()
+    names: set[str] = set()
     for family in REGISTRY.collect():
         suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}.get(
             family.type, [""]
