@@ -12,7 +12,9 @@ Decoding and business validation are separate steps: :func:`read_kafka_value` /
 
 Records larger than ``max_record_bytes`` (default 10 MiB, the ``limits.max_record_bytes``
 setting of the validation config) are rejected unread, so a hostile record cannot
-stall a worker.
+stall a worker; in records above 64 KiB every string longer than ``max_text_chars``
+(default 4096, ``limits.max_text_chars``) is a SCHEMA error, so no multi-megabyte
+address or number travels on to scoring and archives.
 
 >>> from datetime import UTC, datetime
 >>> src = Source(kind="file", file="in.jsonl", line=1)
@@ -43,6 +45,10 @@ from schemas.validation import ValidationConfig, validate
 from schemas.validation.codes import SCHEMA
 
 DEFAULT_MAX_RECORD_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_TEXT_CHARS = 4096
+# Records above this size get every string checked against the text limit: a typical
+# manifest is 2-4 KB, so the common case never pays for the scan.
+_SCAN_ABOVE_BYTES = 64 * 1024
 
 _MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
 _MISSING_FIELD = re.compile(r"^Object missing required field `(?P<field>[^`]*)`$")
@@ -111,14 +117,9 @@ def _reject(
 def rejection_for(
     manifest: Manifest, errors: list[ValidationError], source: Source, received_at: datetime
 ) -> Rejection:
-    """The Rejection of a decoded manifest that failed validation."""
-    return Rejection(
-        manifest_id=manifest.manifest_id,
-        version=manifest.version,
-        errors=errors,
-        received_at=received_at,
-        source=source,
-    )
+    """The Rejection of a decoded manifest that failed validation (a blank or absurdly long
+    manifest_id, or a version beyond Avro's int, is left out rather than echoed)."""
+    return _reject(errors, source, received_at, manifest.manifest_id, manifest.version)
 
 
 def _to_utc(manifest: Manifest) -> Manifest:
@@ -136,6 +137,42 @@ def _to_utc(manifest: Manifest) -> Manifest:
     route.departure_at = utc(route.departure_at)
     route.arrival_at = utc(route.arrival_at)
     return manifest
+
+
+def oversized_strings(record: Any, limit: int, path: str = "") -> list[ValidationError]:
+    """SCHEMA errors for every string in a decoded record longer than ``limit`` characters.
+
+    >>> from schemas.model import Filer
+    >>> [e.path for e in oversized_strings(Filer(id="x" * 10, name="ok"), limit=5)]
+    ['id']
+    """
+    errors: list[ValidationError] = []
+    stack: list[tuple[str, Any]] = [(path, record)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if len(value) > limit:
+                errors.append(
+                    ValidationError(
+                        SCHEMA, where or "$", f"text of {len(value)} characters exceeds the limit of {limit}; shorten it"
+                    )
+                )
+        elif isinstance(value, msgspec.Struct):
+            for name in reversed(value.__struct_fields__):
+                stack.append((f"{where}.{name}" if where else name, getattr(value, name)))
+        elif isinstance(value, list):
+            for i in range(len(value) - 1, -1, -1):
+                stack.append((f"{where}[{i}]", value[i]))
+    return errors
+
+
+def _checked(manifest: Manifest, size: int, max_text_chars: int, source: Source, received_at: datetime) -> Manifest | Rejection:
+    """The manifest with UTC timestamps, or a Rejection when a big record hides huge strings."""
+    if size > _SCAN_ABOVE_BYTES:
+        errors = oversized_strings(manifest, max_text_chars)
+        if errors:
+            return _reject(errors, source, received_at, manifest.manifest_id, manifest.version)
+    return _to_utc(manifest)
 
 
 def _too_large(size: int, limit: int) -> ValidationError:
@@ -214,6 +251,7 @@ def read_kafka_value(
     received_at: datetime,
     *,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
 ) -> Manifest | Rejection:
     """Decode one ``manifests.raw`` value (Confluent-framed Avro) into a Manifest, or reject it.
 
@@ -245,11 +283,12 @@ def read_kafka_value(
                 *_kafka_ids(value, codec, exc.message),
             )
         try:
-            return _to_utc(manifest_from_dict(record))
+            manifest = manifest_from_dict(record)
         except msgspec.ValidationError as exc:
             return _reject(
                 [schema_error_from_msgspec(exc)], source, received_at, record.get("manifest_id"), record.get("version")
             )
+        return _checked(manifest, len(value), max_text_chars, source, received_at)
     except Exception as exc:  # noqa: BLE001 - the worker must never choke on a record
         return _reject(
             [ValidationError(SCHEMA, "$", f"record could not be read ({type(exc).__name__}); send a Confluent-framed Avro Manifest")],
@@ -267,6 +306,7 @@ def read_json_line(
     received_at: datetime,
     *,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
 ) -> Manifest | Rejection:
     """Decode one manifest in its JSON form (a line of a file, an HTTP body), or reject it.
 
@@ -290,7 +330,7 @@ def read_json_line(
         if len(data) > max_record_bytes:
             return _reject([_too_large(len(data), max_record_bytes)], source, received_at)
         try:
-            return _to_utc(decode_manifest_json(data))
+            manifest = decode_manifest_json(data)
         except msgspec.ValidationError as exc:
             return _reject([schema_error_from_msgspec(exc)], source, received_at, *_peek_json_ids(data))
         except msgspec.DecodeError as exc:
@@ -314,6 +354,7 @@ def read_json_line(
                 source,
                 received_at,
             )
+        return _checked(manifest, len(data), max_text_chars, source, received_at)
     except Exception as exc:  # noqa: BLE001 - a bad line must never stop a file or a server
         return _reject(
             [ValidationError(SCHEMA, "$", f"line could not be read ({type(exc).__name__}); send one JSON manifest per line")],

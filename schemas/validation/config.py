@@ -59,6 +59,7 @@ class RecordLimits:
     max_containers: int = 9999
     max_ports: int = 99
     max_text_chars: int = 4096
+    max_id_chars: int = 64
     max_errors: int = 500
 
 

@@ -28,8 +28,9 @@ Decisions (see also ``cargowatch/defaults/stopwords.yaml``):
 - DATES: arrival before departure; filed more than ``max_future_filing_hours`` after
   ``now``; any timestamp before ``earliest_year`` or more than ``max_days_ahead`` after
   ``now`` (year 9999). Timestamps without a time zone are read as UTC.
-- SCHEMA (from validation): ``version`` below 1, more goods lines / parties / containers /
-  ports than the limits, text longer than ``max_text_chars``.
+- SCHEMA (from validation): ``version`` below 1, a manifest_id longer than
+  ``max_id_chars``, more goods lines / parties / containers / ports than the limits,
+  a description or party name longer than ``max_text_chars``.
 
 >>> from enrichers.refdata import ReferenceData  # doctest: +SKIP
 >>> errors = validate(manifest, ReferenceData.load(dir), ValidationConfig.load(), now)  # doctest: +SKIP
@@ -168,6 +169,14 @@ class ManifestValidator:
 
         if _blank(m.manifest_id):
             add(E(codes.REQUIRED, "manifest_id", "manifest_id is blank; send the filing's unique id"))
+        elif len(m.manifest_id) > limits.max_id_chars:
+            add(
+                E(
+                    codes.SCHEMA,
+                    "manifest_id",
+                    f"manifest_id is {len(m.manifest_id)} characters (limit {limits.max_id_chars}); send the filing's id",
+                )
+            )
         if m.version < 1:
             add(E(codes.SCHEMA, "version", f"version {m.version} is below 1; the original filing is 1, each amendment +1"))
 

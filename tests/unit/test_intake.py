@@ -207,6 +207,19 @@ def test_a_10_mb_description_is_rejected(codec: Codec, ref) -> None:
     assert only_error(intake(read_json_line(as_json(m), FILE, RECEIVED), ref)) == ("SCHEMA", "goods[0].description")
 
 
+def test_huge_strings_in_big_records_are_rejected(codec: Codec) -> None:
+    m = make_manifest()
+    m.parties[0].address.street = "Harbour Road " * 100_000  # 1.3 MB of address
+    m.document.number = "X" * 5000
+    for item in (read_kafka_value(codec.encode("Manifest", m), codec, SRC, RECEIVED), read_json_line(as_json(m), FILE, RECEIVED)):
+        assert isinstance(item, Rejection)
+        assert {(e.code, e.path) for e in item.errors} == {
+            ("SCHEMA", "parties[0].address.street"),
+            ("SCHEMA", "document.number"),
+        }
+        assert item.manifest_id == m.manifest_id
+
+
 def test_10000_goods_lines(codec: Codec, ref) -> None:
     goods = [make_goods(i, packages=1, gross_weight_kg=1.0) for i in range(1, 10_001)]
     m = make_manifest(goods=goods, total_packages=10_000, total_gross_weight_kg=10_000.0)

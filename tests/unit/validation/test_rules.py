@@ -286,6 +286,11 @@ def test_limits(check) -> None:
     assert check(m) == {("SCHEMA", "goods"), ("SCHEMA", "version")}
 
 
+def test_manifest_id_too_long(check) -> None:
+    assert check(make_manifest(manifest_id="M" * 65)) == {("SCHEMA", "manifest_id")}
+    assert check(make_manifest(manifest_id="M" * 64)) == set()
+
+
 def test_text_too_long(check) -> None:
     m = make_manifest()
     m.goods[0] = replace(m.goods[0], description="cotton " * 1000)
