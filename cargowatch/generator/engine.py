@@ -416,7 +416,8 @@ class ManifestGenerator:
         listed = self.listed[rng.randrange(len(self.listed))]
         variant, how = name_variant(listed.name, listed.kind, rng)
         role = _pick(rng, _WATCH_ROLES)
-        country = listed.country if listed.country in self.ref.countries else rng.choice(sorted(self.tables.origins))
+        # Listed parties without a known country trade from the usual diversion hubs.
+        country = listed.country if listed.country in self.ref.countries else rng.choice(("AE", "TR", "HK", "CN", "MY"))
         trader = self.factory.trader(country, (), rng, trader_id=listed.party_id, name=variant)
         party = _party(role, trader, with_aeo=False)
         for n, p in enumerate(parties):
@@ -518,7 +519,7 @@ class ManifestGenerator:
         consignee_index = next(n for n, p in enumerate(parties) if p["role"] == "CONSIGNEE")
         if rng.random() < 0.5 and not (watch and watch.party_role == "CONSIGNEE"):
             country = parties[consignee_index]["address"]["country"]
-            candidates = [c for c in self.pool.consignees if c.trader.country == country]
+            candidates = self.pool.by_country.get(country)
             other = rng.choice(candidates).trader if candidates else self.factory.trader(country, (), rng)
             parties[consignee_index] = _party("CONSIGNEE", other)
             for n, p in enumerate(parties):

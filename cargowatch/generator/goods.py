@@ -91,19 +91,24 @@ class GoodsCatalogue:
 
     # -- descriptions -----------------------------------------------------------
     def hs_text(self, code: str) -> str:
+        """The HS text of a 4- or 6-digit code, shortened at a clause boundary."""
+        code = code[:6]
         text = self._text.get(code)
         if text is None:
-            text = self._text[code] = _shorten(self.ref.hs_descriptions[code[:6]])
+            text = self._text[code] = _shorten(self.ref.hs_descriptions[code])
         return text
 
     def description(self, code: str, rng: random.Random) -> str:
         """A specific, chapter-fitting goods description for a subheading."""
         heading = code[:4]
         words = self.tables.dual_use_words.get(heading) or self.profile(code).words.get(heading)
-        text = self.hs_text(code)
         if words and rng.random() < 0.8:
+            # The product word names the heading's goods, so it is paired with the
+            # heading's text: a subheading's text could contradict it.
             word = rng.choice(words)
-            text = f"{word[0].upper()}{word[1:]} - {text}"
+            text = f"{word[0].upper()}{word[1:]} - {self.hs_text(heading)}"
+        else:
+            text = self.hs_text(code)
         if rng.random() < 0.2:  # many shippers file in capitals
             text = text.upper()
         return text

@@ -10,6 +10,7 @@ HS chapters and usual lanes (supplier, mode, ports).
 
 from __future__ import annotations
 
+import copy
 import random
 import re
 from bisect import bisect
@@ -23,7 +24,7 @@ from cargowatch.generator.tables import WorldTables
 from enrichers.refdata import ReferenceData
 
 # Locales whose Faker addresses fall back to US patterns ("Suite 690", "...bury").
-_US_LEAK = re.compile(r"Suite|Burgs?\b|bury\b|\bApt\.|Village|Station|Ville\b|town\b")
+_US_LEAK = re.compile(r"Suite|Burgs?\b|bury\b")
 _NON_LATIN = re.compile(r"[^\x00-\u024f\u1e00-\u1eff]")
 # Street templates where Faker has no usable local street addresses.
 _STREET_TEMPLATES: dict[str, str] = {
@@ -42,11 +43,11 @@ _STREET_TEMPLATES: dict[str, str] = {
     "KZ": "{name} St. {n}",
     "MA": "{n}, Rue {name}",
 }
-# Shares of parties written in the local script when the locale has one.
+# A company name that already ends in a legal form (so none is appended).
 _LEGAL_TAIL = re.compile(
-    r"\s*(?:GmbH.*|AG|KG|e\.V\.|SA|SAS|SARL|S\.A\.|S\.L\.|Inc\.?|LLC|Ltd\.?|PLC|B\.V\.|N\.V\.|"
-    r"S\.p\.A\.|S\.r\.l\.|Group|and Sons|& Co\.?|s\.r\.o\.|Kft\.|A\.Ş\.|Şti\.?|AB|A/S|"
-    r"Lda\.|S/A|Ltda\.?|e\.K\.|s\.c\.|GbR|OHG|AS|Oy|ZAO|OAO|OOO)$"
+    r"(?:\b(?:GmbH|AG|KG|KGaA|OHG|GbR|mbH|SE|SA|SAS|SARL|SpA|Inc|LLC|Ltd|PLC|LLP|Group|Sons|AB|AS|ASA|Oy|"
+    r"SCA|SRL|SNC|Srl|ZAO|OAO|OOO|PAO|AO|Kft|Zrt|Nyrt|Lda|Ltda|NV|BV|Tbk|JSC|Corp|Corporation|Company|Limited)\.?"
+    r"|(?:\b[A-Za-zŞş]{1,4}\.){2,5}\w?\.?|Şti\.?|A/S|S/A|e\.V\.|s\.c\.|& Co\.?|»|有限公司|株式会社|\)|주식회사)$"
 )
 
 
@@ -175,6 +176,7 @@ class TraderFactory:
         self._cities = _cities_by_country(ref)
         self._parts: dict[str, _CountryParts] = {}
         self._locales = {c: s.locale for c, s in {**tables.origins, **tables.destinations}.items()}
+        self._locales[""] = "en_US"
         self._big_cities = {
             country: [ref.ports[code].name.split(" (")[0] for codes in lanes.ports.values() for code in codes
                       if not re.search(r"\b(Apt|Pt)\b", ref.ports[code].name)]
@@ -185,11 +187,19 @@ class TraderFactory:
     def parts(self, country: str) -> _CountryParts:
         parts = self._parts.get(country)
         if parts is None:
-            locale = self._locales.get(country, "en_US")
-            # Derived from the run's seed and the country, so pools do not depend on order.
-            sub_seed = (self.seed * 1_000_003 + sum(ord(c) * 31**i for i, c in enumerate(country))) % 2**32
             cities = self._cities.get(country, [])
-            parts = self._parts[country] = _CountryParts(country, locale, sub_seed, cities)
+            locale = self._locales.get(country)
+            if locale is None:
+                # Countries outside the lanes (e.g. a listed party's) share one generic
+                # pool of name parts, with their own real cities.
+                generic = self.parts("")
+                parts = copy.copy(generic)
+                parts.country, parts.cities = country, cities or generic.cities
+            else:
+                # Derived from the run's seed and the country, so pools do not depend on order.
+                sub_seed = (self.seed * 1_000_003 + sum(ord(c) * 31**i for i, c in enumerate(country))) % 2**32
+                parts = _CountryParts(country, locale, sub_seed, cities)
+            self._parts[country] = parts
         return parts
 
     def next_id(self, country: str, rng: random.Random) -> str:
@@ -197,11 +207,14 @@ class TraderFactory:
         self._serial += 1
         return f"{country}{rng.randrange(10**11, 10**12)}{self._serial % 10}"
 
-    def company_name(self, country: str, chapters: tuple[str, ...], rng: random.Random) -> str:
+    def company_name(
+        self, country: str, chapters: tuple[str, ...], rng: random.Random, native: bool | None = None
+    ) -> str:
         parts = self.parts(country)
         forms = self.tables.legal_forms.get(country, ("Ltd.",))
         industry = self.tables.industry_words.get(chapters[0] if chapters else "", ("Trading",))
-        native = parts.native and rng.random() < self.native_script_share
+        if native is None:
+            native = parts.native and rng.random() < self.native_script_share
         if native:
             return rng.choice(parts.companies)
         if parts.native:
@@ -242,7 +255,7 @@ class TraderFactory:
         tid = trader_id or self.next_id(country, rng)
         return Trader(
             trader_id=tid,
-            name=name or self.company_name(country, chapters, rng),
+            name=name or self.company_name(country, chapters, rng, native),
             country=country,
             street=street,
             city=self._city(country, rng),
@@ -255,10 +268,6 @@ class TraderFactory:
         parts = self.parts(country)
         name = rng.choice(parts.people)
         return name if parts.native and rng.random() < self.native_script_share else unidecode(name)
-
-
-def _weighted(items: list[str], weights: list[float]) -> tuple[list[str], list[float]]:
-    return items, list(accumulate(weights))
 
 
 class TraderPool:
@@ -292,43 +301,51 @@ class TraderPool:
                 factory.trader(origin.country, tuple(rng.sample(origin.chapters, min(2, len(origin.chapters)))), rng)
                 for _ in range(k)
             ]
-        origin_codes = [o.country for o in origins]
-        origin_cum = list(accumulate(o.share for o in origins))
+        self._origin_codes = [o.country for o in origins]
+        self._origin_cum = list(accumulate(o.share for o in origins))
         dest_codes = [d.country for d in dests]
         dest_cum = list(accumulate(d.share for d in dests))
         self.consignees: list[Consignee] = []
         n_aeo = round(n_consignees * aeo_share)
         for i in range(n_consignees):
             country = dest_codes[bisect(dest_cum, rng.random() * dest_cum[-1])]
-            lanes: list[Lane] = []
-            for _ in range(rng.choice((1, 1, 2, 2, 3, 4))):
-                origin_code = origin_codes[bisect(origin_cum, rng.random() * origin_cum[-1])]
-                supplier = rng.choice(self.suppliers[origin_code])
-                lanes.append(Lane(supplier, self._mode_for(origin_code, country, supplier.chapters, rng), supplier.chapters))
+            lanes = [self._lane(country, rng) for _ in range(rng.choice((1, 1, 2, 2, 3, 4)))]
             chapters = tuple(dict.fromkeys(c for lane in lanes for c in lane.chapters))
             trader = factory.trader(country, chapters, rng, aeo=i < n_aeo)
             self.consignees.append(Consignee(trader, lanes))
         # Interleave ranks so AEO status does not follow volume rank.
         rng.shuffle(self.consignees)
+        self.by_country: dict[str, list[Consignee]] = {}
+        for c in self.consignees:
+            self.by_country.setdefault(c.trader.country, []).append(c)
         self.aeo = [c for c in self.consignees if c.trader.aeo_certificate]
         self.regular = [c for c in self.consignees if not c.trader.aeo_certificate]
         self._aeo_cum = list(accumulate(1.0 / (r + 1) ** zipf_exponent for r in range(len(self.aeo))))
         self._reg_cum = list(accumulate(1.0 / (r + 1) ** zipf_exponent for r in range(len(self.regular))))
-        self._origin_codes, self._origin_cum = origin_codes, origin_cum
         self._dest_codes, self._dest_cum = dest_codes, dest_cum
 
-    def _mode_for(self, origin: str, dest: str, chapters: tuple[str, ...], rng: random.Random) -> str:
+    def _mode_for(self, origin: str, dest: str, chapters: tuple[str, ...], rng: random.Random) -> str | None:
+        """A mode both ends serve, weighted by the chapters' usual modes; None if none."""
         o, d = self.tables.origins[origin], self.tables.destinations[dest]
-        weights: dict[str, float] = {}
+        common = [m for m in ("SEA", "AIR", "ROAD", "RAIL") if o.ports.get(m) and d.ports.get(m)]
+        if not common:
+            return None
+        weights = dict.fromkeys(common, 0.01)
         for chapter in chapters:
             for mode, w in self.tables.chapters[chapter].modes.items():
-                if o.ports.get(mode) and d.ports.get(mode):
-                    weights[mode] = weights.get(mode, 0.0) + w
-        if not weights:
-            weights = {m: 1.0 for m in o.modes() if d.ports.get(m)} or {"AIR": 1.0}
-        modes = sorted(weights)
-        cum = list(accumulate(weights[m] for m in modes))
-        return modes[bisect(cum, rng.random() * cum[-1])]
+                if mode in weights:
+                    weights[mode] += w
+        cum = list(accumulate(weights[m] for m in common))
+        return common[bisect(cum, rng.random() * cum[-1])]
+
+    def _lane(self, dest: str, rng: random.Random) -> Lane:
+        """A supplier from a country weighted by its trade share, and a mode that fits."""
+        while True:
+            origin = self._origin_codes[bisect(self._origin_cum, rng.random() * self._origin_cum[-1])]
+            supplier = rng.choice(self.suppliers[origin])
+            mode = self._mode_for(origin, dest, supplier.chapters, rng)
+            if mode:
+                return Lane(supplier, mode, supplier.chapters)
 
     def draw(self, rng: random.Random, aeo: bool) -> Consignee:
         pool, cum = (self.aeo, self._aeo_cum) if aeo and self.aeo else (self.regular, self._reg_cum)
@@ -337,10 +354,8 @@ class TraderPool:
     def new_consignee(self, rng: random.Random) -> Consignee:
         """A trader never seen before, with one lane like any other importer's."""
         country = self._dest_codes[bisect(self._dest_cum, rng.random() * self._dest_cum[-1])]
-        origin = self._origin_codes[bisect(self._origin_cum, rng.random() * self._origin_cum[-1])]
-        supplier = rng.choice(self.suppliers[origin])
-        lane = Lane(supplier, self._mode_for(origin, country, supplier.chapters, rng), supplier.chapters)
-        return Consignee(self.factory.trader(country, supplier.chapters, rng), [lane])
+        lane = self._lane(country, rng)
+        return Consignee(self.factory.trader(country, lane.chapters, rng), [lane])
 
     def register(self) -> list[dict[str, str | None]]:
         """Every pooled trader as trader-register rows (importers, then suppliers)."""
