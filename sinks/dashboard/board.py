@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
+from datetime import UTC
 
 import msgspec
 
@@ -192,7 +193,8 @@ class BoardState:
 
     def add_decision(self, decision: Decision) -> bool:
         """Record an officer decision; False when this exact decision is known."""
-        key = (decision.alert_id, decision.officer, decision.decided_at.isoformat())
+        stamp = decision.decided_at.astimezone(UTC).replace(microsecond=decision.decided_at.microsecond // 1000 * 1000)
+        key = (decision.alert_id, decision.officer, stamp.isoformat())
         if key in self._decision_keys:
             return False
         self._decision_keys.add(key)

@@ -150,7 +150,7 @@ def row_html(r: AlertRow) -> str:
         f'<td class="route">{e(r.loading_port)} → {e(r.discharge_port)}</td>'
         f'<td>{e(r.consignee_name)}<div class="muted small">{e(r.consignee_id or "")}</div></td>'
         f'<td class="rules">{" ".join(f"<code>{e(x)}</code>" for x in r.rules)}</td>'
-        f'<td><span class="status status-{status}">{e(r.status.replace("_", " ").lower())}</span></td>'
+        f'<td><span class="status status-{e(r.status)}">{e(r.status.replace("_", " ").lower())}</span></td>'
         "</tr>"
     )
 
@@ -226,7 +226,7 @@ def alert_page(
         else ""
     )
     history = "".join(
-        f'<li><span class="status status-decided">{e(d.outcome.replace("_", " ").lower())}</span> '
+        f'<li><span class="status status-{e(d.outcome)}">{e(d.outcome.replace("_", " ").lower())}</span> '
         f"by <strong>{e(d.officer)}</strong> at {e(d.decided_at.strftime('%Y-%m-%d %H:%M:%S'))} UTC — {e(d.reason)}</li>"
         for d in decisions
     )
@@ -244,7 +244,7 @@ def alert_page(
 <input type="hidden" name="csrf_token" value="{e(session.csrf)}">
 <fieldset><legend>Outcome</legend>{radios}</fieldset>
 <label>Reason <textarea name="reason" id="reason" required maxlength="500" rows="3" placeholder="What was found, or why the alert was not justified"></textarea></label>
-<button type="submit" class="primary" id="decide">Record decision as {e(session.display_name)}</button>
+<button type="submit" class="primary" id="decide">{"Record a new decision" if decisions else "Record decision"} as {e(session.display_name)}</button>
 </form>"""
     else:
         form = '<p class="muted">Your role is <strong>viewer</strong>: you can read alerts; officers record decisions.</p>'

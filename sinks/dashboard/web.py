@@ -391,7 +391,8 @@ async def decide(request: web.Request) -> web.Response:
         outcome=outcome,  # type: ignore[arg-type]
         reason=reason,
         officer=session.username,
-        decided_at=datetime.now(UTC),
+        # milliseconds, as Avro stores it, so the copy read back from Kafka is the same decision
+        decided_at=_now_ms(),
         rule_ids=sorted({h.rule_id for h in alert.hits}),
         trader_ids=trader_ids,
     )
@@ -413,6 +414,11 @@ async def decide(request: web.Request) -> web.Response:
             {"status": "recorded", "alert": msgspec.to_builtins(dash.board.row(alert))}
         )
     raise web.HTTPSeeOther(pages.alert_href(alert.alert_id) + "?recorded=1")
+
+
+def _now_ms() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 # -- API --------------------------------------------------------------------------

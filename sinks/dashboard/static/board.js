@@ -34,7 +34,7 @@
       el("td", { class: "route", text: r.loading_port + " → " + r.discharge_port }),
       el("td", {}, [r.consignee_name, el("div", { class: "muted small", text: r.consignee_id || "" })]),
       rules,
-      el("td", {}, [el("span", { class: "status status-" + status, text: r.status.replace("_", " ").toLowerCase() })]),
+      el("td", {}, [el("span", { class: "status status-" + r.status, text: r.status.replace("_", " ").toLowerCase() })]),
     );
     return tr;
   }
