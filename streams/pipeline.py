@@ -67,7 +67,17 @@ class _Rebalance(ConsumerRebalanceListener):
         metrics.REBALANCES.inc()
 
     async def on_partitions_assigned(self, assigned):
-        await self.pipeline.recover_ledger(list(assigned))
+        # aiokafka sets the assignment (and may fetch) before this callback finishes, so
+        # screening waits on this gate until the ledger knows the new partitions.
+        self.pipeline._ledger_ready.clear()
+        try:
+            await self.pipeline.recover_ledger(list(assigned))
+        except Exception as exc:  # noqa: BLE001 - aiokafka would only log it
+            # Screening without the ledger could score a replay twice: stop instead, and
+            # let the supervisor restart the worker.
+            self.pipeline._fatal = exc
+        finally:
+            self.pipeline._ledger_ready.set()
         for sink in self.pipeline.sinks:
             sink.on_assign(self.pipeline.topics.raw, sorted(tp.partition for tp in assigned))
 
@@ -93,6 +103,8 @@ class ScreeningPipeline:
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self._stopping = asyncio.Event()
+        self._ledger_ready = asyncio.Event()
+        self._fatal: BaseException | None = None
         self._partitions: dict[str, int] = {}
 
     # -- lifecycle ---------------------------------------------------------------
@@ -155,6 +167,9 @@ class ScreeningPipeline:
     async def process(self, records: Sequence) -> BatchOutcome:
         """Screen one fetched batch and commit its effects and offsets atomically."""
         assert self.producer is not None and self.consumer is not None
+        await self._ledger_ready.wait()
+        if self._fatal is not None:
+            raise RuntimeError(f"replay ledger could not be recovered: {self._fatal}") from self._fatal
         if self.refresh is not None:
             self.refresh(self.ctx)
         now = _now()
