@@ -19,7 +19,7 @@
 # factor 3 and min.insync.replicas 2, so one node can be stopped without losing writes.
 #
 # Environment: CARGOWATCH_CACHE, KAFKA_HEAP (default 512m per node),
-# KAFKA_START_TIMEOUT (seconds, default 120), KAFKA_STOP_TIMEOUT (default 30).
+# KAFKA_START_TIMEOUT (seconds, default 180), KAFKA_STOP_TIMEOUT (default 30).
 set -euo pipefail
 
 # Pinned broker version. faust-streaming 0.15.3 + aiokafka 0.14.0 were checked against
@@ -35,7 +35,7 @@ KAFKA_HOME="$CACHE_ROOT/kafka-$KAFKA_VERSION"
 LIBS="$KAFKA_HOME/libs"
 DEFAULT_DIR="$CACHE_ROOT/kafka-run"
 HEAP="${KAFKA_HEAP:-512m}"
-START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
+START_TIMEOUT="${KAFKA_START_TIMEOUT:-180}"
 STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
 STARTED_MARK="Kafka Server started"
 # The cluster in --dir, read from DIR/cluster.env by load_cluster.
