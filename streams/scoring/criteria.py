@@ -89,7 +89,8 @@ FIELDS: dict[str, FieldInfo] = {
     "value_usd": FieldInfo("num", "declared value converted to USD (null if no rate)"),
     "value_per_kg": FieldInfo("num", "USD value per kg of the line"),
     "un_number": FieldInfo("str", "UN dangerous goods number (empty when none)"),
-    "dual_use": FieldInfo("bool", "the line's HS code is on the strategic / dual-use list"),
+    "dual_use": FieldInfo("bool", "the line's HS code is a controlled heading of the strategic list"),
+    "dual_use_watch": FieldInfo("bool", "the line's HS code is a watch heading of the strategic list"),
 }
 
 

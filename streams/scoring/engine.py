@@ -162,15 +162,24 @@ def _prepare_goods(frames: BatchFrames, ruleset: Ruleset, reference: ScoringRefe
     )
     if reference.dual_use_pattern:
         g = g.with_columns(pl.col("hs_code").str.extract(reference.dual_use_pattern, 1).alias("du_prefix"))
-        g = g.join(reference.dual_use.rename({"prefix": "du_prefix", "note": "du_note", "category": "du_category"}),
-                   on="du_prefix", how="left")
+        g = g.join(
+            reference.dual_use.rename(
+                {"prefix": "du_prefix", "note": "du_note", "category": "du_category", "level": "du_level"}
+            ),
+            on="du_prefix",
+            how="left",
+        )
     else:
         g = g.with_columns(
             pl.lit(None, pl.Utf8).alias("du_prefix"),
             pl.lit(None, pl.Utf8).alias("du_category"),
             pl.lit(None, pl.Utf8).alias("du_note"),
+            pl.lit(None, pl.Utf8).alias("du_level"),
         )
-    return g.with_columns(pl.col("du_prefix").is_not_null().alias("dual_use"))
+    return g.with_columns(
+        (pl.col("du_level") == "controlled").fill_null(False).alias("dual_use"),
+        (pl.col("du_level") == "watch").fill_null(False).alias("dual_use_watch"),
+    )
 
 
 # ------------------------------------------------------------------ rules
@@ -335,12 +344,13 @@ def _description_mismatch(goods: pl.DataFrame, ruleset: Ruleset, reference: Scor
     )
     counts = tokens.group_by("hs_chapter", "description").agg(pl.len().alias("tokens"))
     matched = tokens.join(reference.keywords, on="word", how="inner")
+    elsewhere = (pl.col("kw_chapter") != pl.col("hs_chapter")) & pl.col("distinctive")
     verdict = (
         matched.group_by("hs_chapter", "description")
         .agg(
             (pl.col("kw_chapter") == pl.col("hs_chapter")).any().alias("fits"),
-            pl.col("kw_chapter").filter(pl.col("kw_chapter") != pl.col("hs_chapter")).mode().first().alias("other"),
-            pl.col("word").filter(pl.col("kw_chapter") != pl.col("hs_chapter")).first().alias("other_word"),
+            pl.col("kw_chapter").filter(elsewhere).mode().sort().first().alias("other"),
+            pl.col("word").filter(elsewhere).first().alias("other_word"),
         )
     )
     judged = counts.join(verdict, on=["hs_chapter", "description"], how="left").with_columns(

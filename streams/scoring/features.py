@@ -118,11 +118,13 @@ def _party_facts(
         role = pc.role
         hist = pc.history
         watched = role in new_roles_cfg
+        # New: no screening history and unknown to the trader register (a registered
+        # trader is known to customs even before its first shipment on this stream).
         if hist is None:
-            if watched and (pc.trader_id is not None or count_unidentified):
+            if watched and (count_unidentified if pc.trader_id is None else pc.profile is None):
                 f.new_roles = [*f.new_roles, role]
         else:
-            if watched and hist.shipments == 0:
+            if watched and hist.shipments == 0 and pc.profile is None:
                 f.new_roles = [*f.new_roles, role]
             if hist.confirmed_findings > 0:
                 f.prior = [*f.prior, (role, hist.trader_id, hist.confirmed_findings)]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import polars as pl
@@ -44,6 +44,7 @@ class DualUseEntry(msgspec.Struct, forbid_unknown_fields=True):
     prefix: str
     category: str
     note: str = ""
+    level: Literal["controlled", "watch"] = "controlled"
 
 
 class DualUseFile(msgspec.Struct, forbid_unknown_fields=True):
@@ -125,7 +126,7 @@ class ScoringReference:
     ref: ReferenceData | None
     dual_use: pl.DataFrame  # prefix, category, note
     country_risk: pl.DataFrame  # country, risk_class, class_weight
-    keywords: pl.DataFrame  # word, kw_chapter
+    keywords: pl.DataFrame  # word, kw_chapter, distinctive
     benchmarks: pl.DataFrame  # BENCHMARK_SCHEMA
     versions: dict[str, str] = field(default_factory=dict)
     dual_use_pattern: str = ""  # ^(longest|...|shortest) over the prefixes
@@ -165,8 +166,9 @@ class ScoringReference:
                 "prefix": [e.prefix for e in dual_use.entries],
                 "category": [e.category for e in dual_use.entries],
                 "note": [e.note for e in dual_use.entries],
+                "level": [e.level for e in dual_use.entries],
             },
-            schema={"prefix": pl.Utf8, "category": pl.Utf8, "note": pl.Utf8},
+            schema={"prefix": pl.Utf8, "category": pl.Utf8, "note": pl.Utf8, "level": pl.Utf8},
         ).unique("prefix", keep="first")
         prefixes = sorted(du["prefix"].to_list(), key=len, reverse=True)
         pattern = "^(" + "|".join(prefixes) + ")" if prefixes else ""
@@ -192,12 +194,14 @@ class ScoringReference:
         stop = {normalise_word(w.lower()) for w in keyword_profiles.stop_words}
         words: list[str] = []
         chapters: list[str] = []
+        distinctive: list[bool] = []
         for chapter, kws in keyword_profiles.chapters.items():
             ch = str(chapter).zfill(2)
             for w in kws:
                 for token in _WORD.findall(w.lower()):
                     words.append(normalise_word(token))
                     chapters.append(ch)
+                    distinctive.append(True)
         profiled = {str(c).zfill(2) for c in keyword_profiles.chapters}
         if keyword_profiles.hs_descriptions and ref is not None:
             by_word: dict[str, set[str]] = {}
@@ -206,16 +210,24 @@ class ScoringReference:
                     if len(token) >= 3:
                         by_word.setdefault(normalise_word(token), set()).add(code[:2])
             for word, chs in by_word.items():
-                if word in stop or len(chs) > keyword_profiles.max_chapters_per_word:
+                if word in stop:
                     continue
+                # every word of its own HS texts lets a description fit its chapter; only
+                # words of few chapters point to another chapter
+                common = len(chs) > keyword_profiles.max_chapters_per_word
                 for ch in chs:
                     words.append(word)
                     chapters.append(ch)
+                    distinctive.append(not common)
                     profiled.add(ch)
         kw = (
-            pl.DataFrame({"word": words, "kw_chapter": chapters}, schema={"word": pl.Utf8, "kw_chapter": pl.Utf8})
+            pl.DataFrame(
+                {"word": words, "kw_chapter": chapters, "distinctive": distinctive},
+                schema={"word": pl.Utf8, "kw_chapter": pl.Utf8, "distinctive": pl.Boolean},
+            )
             .filter(~pl.col("word").is_in(sorted(stop)))
-            .unique()
+            .group_by("word", "kw_chapter")
+            .agg(pl.col("distinctive").any())
         )
         return cls(
             ref=ref,

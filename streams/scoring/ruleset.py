@@ -91,7 +91,9 @@ class DescriptionMismatchRule(_Rule):
 
 class NewTraderRule(_Rule):
     roles: list[PartyRole] = field(default_factory=lambda: ["CONSIGNEE", "CONSIGNOR"])
-    count_unidentified: bool = True  # a party without an identifier has no history either
+    # a party without an identifier has no history either; a party in the trader register
+    # is known, even before its first shipment
+    count_unidentified: bool = True
 
 
 class LateFilingRule(_Rule):
@@ -104,7 +106,7 @@ class LateAmendmentRule(_Rule):
 
 
 class RouteAnomalyRule(_Rule):
-    min_history: int = 5  # trader shipments before a new route counts as unusual
+    min_history: int = 20  # trader shipments before a new route counts as unusual
     max_transshipments: int = 2  # more than this many transshipment ports is circuitous
     hub_with_dual_use: bool = True  # dual-use goods routed through a diversion hub
 

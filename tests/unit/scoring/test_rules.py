@@ -193,3 +193,26 @@ def test_score_is_clipped_and_batch_keeps_order(quiet_ruleset, reference):
 
 def test_empty_batch(quiet_ruleset, reference):
     assert score_batch([], quiet_ruleset, reference, NOW) == []
+
+
+def test_registered_trader_without_history_is_not_new(quiet_ruleset, reference):
+    profiles = {
+        "DE1": TraderProfile(trader_id="DE1", name="Acme", country="DE"),
+        "CN1": TraderProfile(trader_id="CN1", name="Bright", country="CN"),
+    }
+    result = score_one(enrich(manifest(), profiles=profiles, known=False), quiet_ruleset, reference)
+    assert "NEW_TRADER" not in rule_ids(result)
+
+
+def test_watch_level_heading_does_not_fire_alone_but_feeds_criteria(quiet_ruleset, reference):
+    plain = score_one(enrich(manifest(goods=goods(hs_code="845811", description="lathes for removing metal"))),
+                      quiet_ruleset, reference)
+    assert "DUAL_USE_GOODS" not in rule_ids(plain)
+    risky = score_one(enrich(manifest(goods=goods(hs_code="845811", description="lathes for removing metal",
+                                                  origin_country="RU"))), quiet_ruleset, reference)
+    assert "WATCH_GOODS_FROM_RISK_COUNTRY" in rule_ids(risky)
+
+
+def test_description_with_common_words_of_its_own_chapter_fits(quiet_ruleset, reference):
+    m = manifest(goods=goods(hs_code="611610", description="gloves, mittens and mitts; knitted or crocheted"))
+    assert "DESCRIPTION_MISMATCH" not in rule_ids(score_one(enrich(m), quiet_ruleset, reference))
