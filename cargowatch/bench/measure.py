@@ -1,0 +1,312 @@
+"""Measuring on the broker: producing the inputs, reading a consumer group's committed
+progress, sampling a process's CPU and memory, and end-to-end latency.
+
+Rates come from Kafka itself (committed offsets of the group under test), so the
+pipeline, the baseline and any future contender are measured the same way from outside
+the process, whatever they do inside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import NewTopic
+
+from cargowatch.bench.data import BenchRecord
+from cargowatch.kafka import make_admin, make_producer
+from cargowatch.settings import Settings
+
+
+async def create_topics(settings: Settings, names: Sequence[str], partitions: int) -> None:
+    """Create ``names`` (replication as the settings say) if they do not exist yet."""
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        todo = [
+            NewTopic(n, partitions, settings.topic_replication) for n in names if n not in existing
+        ]
+        if todo:
+            await admin.create_topics(todo)
+    finally:
+        await admin.close()
+
+
+async def produce(
+    settings: Settings,
+    topic: str,
+    records: Sequence[BenchRecord],
+    *,
+    rate: float | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[tuple[bytes | None, int]]:
+    """Send ``records`` (at ``rate`` per second when given, else as fast as the broker
+    takes them); returns each record's key and Kafka timestamp (ms) in order."""
+    producer = make_producer(settings, linger_ms=5 if rate is None else 0)
+    await producer.start()
+    out: list[tuple[bytes | None, int]] = []
+    try:
+        start = time.monotonic()
+        pending: list[asyncio.Future] = []
+        keys: list[bytes | None] = []
+        for i, rec in enumerate(records):
+            pending.append(await producer.send(topic, value=rec.value, key=rec.key))
+            keys.append(rec.key)
+            if rate is not None:
+                ahead = (i + 1) / rate - (time.monotonic() - start)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+            if len(pending) >= 5000 or (rate is not None and len(pending) >= 200):
+                metas = await asyncio.gather(*pending)
+                out.extend(zip(keys, (m.timestamp for m in metas), strict=True))
+                pending.clear()
+                keys.clear()
+                if on_progress:
+                    on_progress(len(out))
+        if pending:
+            metas = await asyncio.gather(*pending)
+            out.extend(zip(keys, (m.timestamp for m in metas), strict=True))
+        if on_progress:
+            on_progress(len(out))
+    finally:
+        await producer.stop()
+    return out
+
+
+async def committed_total(settings: Settings, group: str, topic: str) -> int:
+    """Sum of the group's committed offsets on ``topic`` (0 before its first commit)."""
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(max(0, om.offset) for tp, om in offsets.items() if tp.topic == topic)
+
+
+@dataclass
+class ProcessSample:
+    """CPU and memory of one process (and its children), sampled on a thread."""
+
+    pid: int
+    interval_s: float = 0.5
+    cpu_percent: list[float] = field(default_factory=list)
+    rss_mb: list[float] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> ProcessSample:
+        proc = psutil.Process(self.pid)
+        proc.cpu_percent(None)
+
+        def loop() -> None:
+            while not self._stop.wait(self.interval_s):
+                try:
+                    self.cpu_percent.append(proc.cpu_percent(None))
+                    self.rss_mb.append(proc.memory_info().rss / 2**20)
+                except psutil.Error:
+                    return
+
+        self._thread = threading.Thread(target=loop, name="bench-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2)
+        return self.summary()
+
+    def summary(self) -> dict[str, float]:
+        cpu = self.cpu_percent or [0.0]
+        return {
+            "cpu_percent_mean": round(sum(cpu) / len(cpu), 1),
+            "cpu_percent_max": round(max(cpu), 1),
+            "rss_mb_peak": round(max(self.rss_mb or [0.0]), 1),
+        }
+
+
+def rss_mb(pid: int) -> float:
+    """The current resident memory of ``pid`` in MiB."""
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+@dataclass
+class GroupProgress:
+    """How fast a consumer group moved through ``target`` records."""
+
+    records: int
+    seconds: float
+    per_s: float
+    completed: bool
+
+
+async def measure_group(
+    settings: Settings,
+    group: str,
+    topic: str,
+    target: int,
+    *,
+    max_records: int | None = None,
+    max_seconds: float = 600.0,
+    start_timeout_s: float = 180.0,
+    poll_s: float = 0.5,
+    on_progress: Callable[[int], None] | None = None,
+    alive: Callable[[], bool] = lambda: True,
+) -> GroupProgress:
+    """Rate of the group's commits on ``topic``: from its first commit progress until
+    ``target`` are committed, or ``max_records`` past the first, or ``max_seconds``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + start_timeout_s
+    first = await committed_total(settings, group, topic)
+    while True:
+        now_total = await committed_total(settings, group, topic)
+        if now_total > first or now_total >= target:
+            break
+        if loop.time() > deadline or not alive():
+            raise RuntimeError(
+                f"group {group} committed nothing on {topic} within {start_timeout_s:.0f}s"
+            )
+        await asyncio.sleep(poll_s / 5)
+    t0, c0 = time.perf_counter(), now_total
+    stop_at = target if max_records is None else min(target, c0 + max_records)
+    total = c0
+    while total < stop_at and time.perf_counter() - t0 < max_seconds and alive():
+        await asyncio.sleep(poll_s)
+        total = await committed_total(settings, group, topic)
+        if on_progress:
+            on_progress(total)
+    seconds = time.perf_counter() - t0
+    done = total - c0
+    return GroupProgress(done, seconds, done / seconds if seconds > 0 else 0.0, total >= target)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0–100) by nearest rank; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, int(round(q / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[rank]
+
+
+async def measure_latency(
+    settings: Settings,
+    raw_topic: str,
+    result_topics: Sequence[str],
+    records: Sequence[BenchRecord],
+    rate: float,
+) -> dict[str, float]:
+    """Offer ``records`` at ``rate``/s and time each one from its input Kafka timestamp
+    to the moment a ``read_committed`` consumer receives its result."""
+    tail = AIOKafkaConsumer(
+        *result_topics,
+        **settings.kafka_client_options(),
+        group_id=None,
+        auto_offset_reset="latest",
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+    )
+    await tail.start()
+    # Pin the start position before anything is produced, so no result is missed.
+    while not tail.assignment():
+        await asyncio.sleep(0.05)
+    await tail.seek_to_end()
+    for tp in tail.assignment():
+        await tail.position(tp)
+    received: dict[bytes, float] = {}
+    expected = {r.key for r in records if r.key is not None}
+
+    async def read() -> None:
+        while True:
+            batch = await tail.getmany(timeout_ms=200)
+            now_ms = time.time() * 1000
+            for recs in batch.values():
+                for rec in recs:
+                    if rec.key is not None and rec.key not in received:
+                        received[rec.key] = now_ms
+
+    reader = asyncio.create_task(read())
+    try:
+        sent = await produce(settings, raw_topic, records, rate=rate)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(received.keys() & expected) < len(expected):
+            await asyncio.sleep(0.2)
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        await tail.stop()
+    latencies = [received[k] - ts for k, ts in sent if k is not None and k in received]
+    return {
+        "offered_per_s": round(rate, 1),
+        "sent": len(sent),
+        "results": len(latencies),
+        "missing": len(expected - received.keys()),
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p95_ms": round(percentile(latencies, 95), 1),
+        "p99_ms": round(percentile(latencies, 99), 1),
+        "max_ms": round(max(latencies, default=0.0), 1),
+    }
+
+
+@dataclass
+class Subprocess:
+    """A child Python process of the benchmark, its output in a log file."""
+
+    name: str
+    module: str
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> Subprocess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def terminate(self, timeout_s: float = 30.0) -> tuple[int | None, float]:
+        """SIGTERM, wait; SIGKILL after ``timeout_s``. Returns (exit code, seconds to exit)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return (self.proc.returncode if self.proc else None), 0.0
+        t0 = time.perf_counter()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        return code, time.perf_counter() - t0
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""

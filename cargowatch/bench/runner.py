@@ -1,0 +1,374 @@
+"""One benchmark run: broker, inputs, the three contenders, latency, the cores.
+
+Everything runs on the same broker in the same run. The phases are sequential so they
+never share the two cores; the worker processes are started early only to load their
+context (reference data, the 300,000-name watchlist) while the inputs are generated,
+and sit idle until their phase.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cargowatch.bench import cores
+from cargowatch.bench.baseline_app import APP_ID_ENV, PREFIX_ENV, SOURCE_ENV
+from cargowatch.bench.ceiling import run_ceiling
+from cargowatch.bench.data import BenchRecord, bench_records, relabel, write_synthetic_watchlist
+from cargowatch.bench.measure import (
+    ProcessSample,
+    Subprocess,
+    create_topics,
+    measure_group,
+    measure_latency,
+    produce,
+    rss_mb,
+)
+from cargowatch.bench.worker import WATCHLISTS_ENV
+from cargowatch.kafka import ensure_topics
+from cargowatch.localkafka import LocalKafka
+from cargowatch.settings import Settings
+from enrichers.refdata import ReferenceData
+
+Step = Callable[[str, float | None], None]
+"""Progress callback: (description, fraction done or None)."""
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Sizes of one run. ``quick`` is the under-a-minute smoke run, not a claim."""
+
+    count: int = 200_000
+    quick: bool = False
+    pool_size: int = 10_000
+    baseline_max_records: int = 20_000
+    baseline_max_s: float = 60.0
+    latency_s: float = 30.0
+    watchlist_names: int = 300_000
+    partitions: int = 6
+    batch_size: int = 2000
+    core_manifests: int = 20_000
+    seed: int = 2026
+
+    @classmethod
+    def for_run(cls, quick: bool, count: int | None) -> BenchConfig:
+        if quick:
+            return cls(
+                count=count or 20_000,
+                quick=True,
+                pool_size=800,
+                baseline_max_records=3_000,
+                baseline_max_s=8.0,
+                latency_s=6.0,
+                watchlist_names=20_000,
+                core_manifests=800,
+            )
+        return cls(count=count or 200_000)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    keys = (
+        "kafka_bootstrap",
+        "topic_prefix",
+        "consumer_group",
+        "topic_partitions",
+        "refdata",
+        "state_dir",
+        "archive_dir",
+        "http_port",
+        "batch_size",
+        "stall_timeout_s",
+    )
+    env = {f"CARGOWATCH_{k.upper()}": str(getattr(settings, k)) for k in keys}
+    env["CARGOWATCH_LOG_LEVEL"] = "WARNING"
+    return env
+
+
+def _healthz(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+            return resp.read().decode()
+    except OSError:
+        return ""
+
+
+async def _wait_ready(proc: Subprocess, ready: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited during start:\n{proc.tail()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{proc.name} not ready after {timeout_s:.0f}s:\n{proc.tail()}")
+        await asyncio.sleep(0.5)
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, cores, RAM, OS, Python and the pinned Kafka version."""
+    import platform
+    import re
+
+    import psutil
+
+    from cargowatch.localkafka import SCRIPT
+
+    model = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    kafka = re.search(r'KAFKA_VERSION="([^"]+)"', SCRIPT.read_text())
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "kafka": f"Apache Kafka {kafka.group(1) if kafka else '?'} (KRaft, 1 broker, local)",
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+async def run_kafka_phases(
+    cfg: BenchConfig, bootstrap: str, work: Path, step: Step
+) -> dict[str, Any]:
+    """Ceiling, baseline, pipeline and latency on ``bootstrap``."""
+    stamp = datetime.now(UTC).strftime("%H%M%S")
+    prefix = f"bench{stamp}.{os.getpid()}."
+    settings = Settings.load().replace(
+        kafka_bootstrap=bootstrap,
+        topic_prefix=prefix,
+        consumer_group=f"{prefix}pipeline",
+        topic_partitions=cfg.partitions,
+        state_dir=str(work / "state"),
+        archive_dir=str(work / "archive"),
+        http_port=_free_port(),
+        batch_size=cfg.batch_size,
+        stall_timeout_s=3600.0,
+    )
+    out: dict[str, Any] = {"topic_prefix": prefix}
+    step("reference data and watchlist", None)
+    ref = await asyncio.to_thread(ReferenceData.load, settings.refdata)
+    real_lists = cores.refdata_files(settings.refdata)
+    synthetic = work / "watchlist-synthetic.csv"
+    await asyncio.to_thread(write_synthetic_watchlist, synthetic, cfg.watchlist_names)
+    watchlists = [*real_lists, str(synthetic)]
+    out["watchlist_files"] = [Path(p).name for p in watchlists]
+
+    await ensure_topics(settings)
+    ceiling_in, ceiling_out = f"{prefix}ceiling.in", f"{prefix}ceiling.out"
+    baseline_in, baseline_prefix = f"{prefix}baseline.in", f"{prefix}baseline."
+    await create_topics(
+        settings,
+        [
+            ceiling_in,
+            ceiling_out,
+            baseline_in,
+            *(f"{baseline_prefix}{t}" for t in ("screened", "alerts", "rejected")),
+        ],
+        cfg.partitions,
+    )
+    env = {**_env(settings), WATCHLISTS_ENV: os.pathsep.join(watchlists)}
+    baseline_id = f"{prefix}baseline"
+    baseline = Subprocess(
+        "baseline",
+        "cargowatch.bench.baseline_app",
+        {
+            **env,
+            APP_ID_ENV: baseline_id,
+            SOURCE_ENV: baseline_in,
+            PREFIX_ENV: baseline_prefix,
+            "CARGOWATCH_STATE_DIR": str(work / "baseline-state"),
+        },
+        work / "baseline.log",
+    ).start()
+    worker = Subprocess("worker", "cargowatch.bench.worker", env, work / "worker.log").start()
+    try:
+        step("generating manifests", 0.0)
+        records = await asyncio.to_thread(
+            bench_records,
+            cfg.count,
+            ref,
+            pool_size=cfg.pool_size,
+            seed=cfg.seed,
+            on_progress=lambda n: step("generating manifests", n / min(cfg.count, cfg.pool_size)),
+        )
+        out["records"] = len(records)
+        out["record_bytes_mean"] = round(sum(len(r.value) for r in records) / len(records))
+        out["framed_share"] = round(sum(r.framed for r in records) / len(records), 4)
+
+        step("waiting for the worker processes to load", None)
+        await _wait_ready(
+            worker,
+            lambda: (
+                '"starting"' not in _healthz(settings.http_port)
+                and bool(_healthz(settings.http_port))
+            ),
+            600,
+        )
+        await asyncio.sleep(2)  # the baseline loads the same context; give it its last moments
+        await _wait_ready(baseline, lambda: "baseline ready" in baseline.tail(200), 600)
+
+        # (1) ceiling
+        step("ceiling: producing", 0.0)
+        await produce(
+            settings,
+            ceiling_in,
+            records,
+            on_progress=lambda n: step("ceiling: producing", n / len(records)),
+        )
+        step("ceiling: raw consume + produce", None)
+        out["ceiling"] = await run_ceiling(
+            settings, ceiling_in, ceiling_out, f"{prefix}ceiling", len(records), cfg.batch_size
+        )
+
+        # (2) baseline: a bounded sample, it is slow
+        sample = min(len(records), cfg.baseline_max_records + 2_000)
+        step("baseline: producing", 0.0)
+        await produce(settings, baseline_in, records[:sample])
+        step("baseline: faust per-event agent", None)
+        sampler = ProcessSample(baseline.pid).start()
+        progress = await measure_group(
+            settings,
+            baseline_id,
+            baseline_in,
+            sample,
+            max_records=cfg.baseline_max_records,
+            max_seconds=cfg.baseline_max_s,
+            on_progress=lambda n: step("baseline: faust per-event agent", n / sample),
+            alive=baseline.alive,
+        )
+        out["baseline"] = {
+            "records": progress.records,
+            "seconds": round(progress.seconds, 2),
+            "per_s": round(progress.per_s, 1),
+            **sampler.stop(),
+        }
+        baseline.terminate(15)
+
+        # (3) the pipeline, as fast as it goes
+        step("pipeline: producing", 0.0)
+        await produce(
+            settings,
+            settings.topics.raw,
+            records,
+            on_progress=lambda n: step("pipeline: producing", n / len(records)),
+        )
+        rss_idle = rss_mb(worker.pid)
+        sampler = ProcessSample(worker.pid).start()
+        progress = await measure_group(
+            settings,
+            settings.consumer_group,
+            settings.topics.raw,
+            len(records),
+            max_seconds=900,
+            on_progress=lambda n: step("pipeline: cargowatch worker", n / len(records)),
+            alive=worker.alive,
+        )
+        out["pipeline"] = {
+            "records": progress.records,
+            "seconds": round(progress.seconds, 2),
+            "per_s": round(progress.per_s, 1),
+            "completed": progress.completed,
+            "rss_mb_loaded_idle": round(rss_idle, 1),
+            **sampler.stop(),
+        }
+
+        # latency at half of the pipeline's maximum
+        rate = max(50.0, progress.per_s / 2)
+        n_lat = int(rate * cfg.latency_s)
+        lat_records: list[BenchRecord] = relabel(
+            (records * (1 + n_lat // len(records)))[:n_lat], "~lat"
+        )
+        step(f"latency at {rate:.0f}/s for {cfg.latency_s:.0f}s", None)
+        sampler = ProcessSample(worker.pid).start()
+        t = settings.topics
+        out["latency"] = await measure_latency(
+            settings, t.raw, [t.screened, t.rejected], lat_records, rate
+        )
+        out["latency"].update(sampler.stop())
+        step("stopping the worker (SIGTERM)", None)
+        code, seconds = worker.terminate(30)
+        out["pipeline"]["sigterm_exit_code"] = code
+        out["pipeline"]["sigterm_seconds"] = round(seconds, 2)
+        out["_pool"] = records[: min(len(records), cfg.core_manifests)]
+        out["_watchlists"] = watchlists
+    finally:
+        baseline.terminate(10)
+        worker.terminate(10)
+    return out
+
+
+def run_cores(
+    cfg: BenchConfig, pool: list[BenchRecord], watchlists: list[str], settings: Settings, step: Step
+) -> dict[str, Any]:
+    """Single-core rates in this process (the broker idle by now)."""
+    ref = ReferenceData.load(settings.refdata)
+    step("cores: decode", None)
+    manifests, decode = cores.decode_manifests(pool)
+    step("cores: validation", None)
+    validation = cores.validation_rate(manifests, ref, settings.stopwords)
+    step("cores: watchlist matching", None)
+    watchlist = cores.watchlist_rate(manifests, watchlists)
+    step("cores: scoring", None)
+    scoring = cores.scoring_rate(max(2000, cfg.core_manifests))
+    return {"decode": decode, "validation": validation, "watchlist": watchlist, "scoring": scoring}
+
+
+def run_bench(cfg: BenchConfig, step: Step, keep_dir: Path | None = None) -> dict[str, Any]:
+    """The whole run; returns the results mapping (see report.py for the JSON keys)."""
+    started = datetime.now(UTC)
+    work = Path(tempfile.mkdtemp(prefix="cargowatch-bench-"))
+    kafka: LocalKafka | None = None
+    try:
+        bootstrap = os.environ.get("CARGOWATCH_KAFKA_BOOTSTRAP", "")
+        if not bootstrap:
+            step("starting the local broker", None)
+            kafka = LocalKafka(work / "kafka")
+            bootstrap = kafka.start()
+        results: dict[str, Any] = {
+            "started": started.isoformat(),
+            "config": cfg.__dict__.copy(),
+            "machine": machine(),
+        }
+        results["broker"] = (
+            "local (started by the benchmark)"
+            if kafka
+            else "configured (CARGOWATCH_KAFKA_BOOTSTRAP)"
+        )
+        phases = asyncio.run(run_kafka_phases(cfg, bootstrap, work, step))
+        pool, watchlists = phases.pop("_pool"), phases.pop("_watchlists")
+        results.update(phases)
+        if kafka is not None:
+            step("stopping the local broker", None)
+            kafka.stop()
+            kafka = None
+        results["cores"] = run_cores(cfg, pool, watchlists, Settings.load(), step)
+        results["finished"] = datetime.now(UTC).isoformat()
+        return results
+    finally:
+        if kafka is not None:
+            kafka.stop()
+        if keep_dir is not None:
+            keep_dir.mkdir(parents=True, exist_ok=True)
+            for log in work.glob("*.log"):
+                shutil.copy2(log, keep_dir / log.name)
+        shutil.rmtree(work, ignore_errors=True)
