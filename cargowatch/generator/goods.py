@@ -109,6 +109,8 @@ class GoodsCatalogue:
             text = f"{word[0].upper()}{word[1:]} - {self.hs_text(heading)}"
         else:
             text = self.hs_text(code)
+            if " " not in text:  # a one-word subheading ("Mate"): say which chapter
+                text = f"{text} - {self.hs_text(code[:2])}"
         if rng.random() < 0.2:  # many shippers file in capitals
             text = text.upper()
         return text

@@ -134,6 +134,21 @@ class _CountryParts:
         self.native = any(_NON_LATIN.search(c) for c in self.companies[:10])
 
 
+_PARTS: dict[tuple[str, str, tuple[str, ...]], _CountryParts] = {}
+
+
+def _country_parts(country: str, locale: str, cities: tuple[str, ...]) -> _CountryParts:
+    """Name parts of a country, seeded by the country alone and built once per process:
+    Faker is the slow part of building a pool, and the run's seed already decides how
+    the parts are combined."""
+    key = (country, locale, cities)
+    parts = _PARTS.get(key)
+    if parts is None:
+        seed = sum(ord(c) * 31**i for i, c in enumerate(country or "generic")) % 2**32
+        parts = _PARTS[key] = _CountryParts(country, locale, seed, list(cities))
+    return parts
+
+
 def _cities_by_country(ref: ReferenceData) -> dict[str, list[str]]:
     """Real places of each country (UN/LOCODE names without airport/port suffixes)."""
     key = str(ref.directory)
@@ -196,9 +211,7 @@ class TraderFactory:
                 parts = copy.copy(generic)
                 parts.country, parts.cities = country, cities or generic.cities
             else:
-                # Derived from the run's seed and the country, so pools do not depend on order.
-                sub_seed = (self.seed * 1_000_003 + sum(ord(c) * 31**i for i, c in enumerate(country))) % 2**32
-                parts = _CountryParts(country, locale, sub_seed, cities)
+                parts = _country_parts(country, locale, tuple(cities))
             self._parts[country] = parts
         return parts
 
