@@ -443,10 +443,12 @@ def compact_archive(directory: str | Path, min_files: int = 2) -> CompactionRepo
 
 
 def scan_screened(directory: str | Path) -> pl.LazyFrame:
-    """The screened archive as one lazy frame (``date`` and ``lane`` from the paths).
+    """The screened archive as one lazy frame (``date`` and ``lane`` from the paths); an
+    empty frame with the archive's columns when nothing was archived yet.
 
     >>> scan_screened("var/archive").filter(pl.col("lane") == "RED").collect()  # doctest: +SKIP
     """
-    return pl.scan_parquet(
-        Path(directory) / SCREENED_DIR / "**" / "*.parquet", hive_partitioning=True
-    )
+    base = Path(directory) / SCREENED_DIR
+    if not any(base.rglob("*.parquet")):
+        return pl.LazyFrame(schema={**SCREENED_SCHEMA, "date": pl.Date})
+    return pl.scan_parquet(base / "**" / "*.parquet", hive_partitioning=True)

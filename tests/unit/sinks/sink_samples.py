@@ -41,7 +41,7 @@ def make_manifest(
         mode=mode,  # type: ignore[arg-type]
         filed_at=NOW - timedelta(days=2),
         filer=Filer(id="NL123456789", name="Ocean Carrier B.V."),
-        document=Document(type="HOUSE_BL", number="HBL-2026-000123"),
+        document=Document(type="HOUSE_BL", number="HBL-2026-000123", master_number="MAEU123456789"),
         conveyance=Conveyance(carrier_code="MAEU", vessel_imo="9321483", vessel_name="EMMA MAERSK"),
         route=Route(
             loading_port="CNSHA",
