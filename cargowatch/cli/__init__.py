@@ -37,12 +37,26 @@ def _register() -> None:
     )
 
 
+_OUR_PACKAGES = {"cargowatch", "schemas", "enrichers", "streams", "sinks"}
+
+
+def _is_ours(exc: BaseException) -> bool:
+    """Errors raised by our own modules (RulesetError, RefDataError, ...) carry a message
+    written for people; anything else is a bug and keeps its traceback."""
+    return type(exc).__module__.split(".")[0] in _OUR_PACKAGES
+
+
 def main() -> None:
-    """Entry point of the console script: clean one-line errors instead of tracebacks for
-    configuration problems."""
+    """Entry point of the console script: a clear one-line error, not a traceback, for
+    bad configuration, bad input files and unreachable services."""
     _register()
     try:
         app()
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
+        sys.exit(2)
+    except (ValueError, OSError, RuntimeError, LookupError) as exc:
+        if not _is_ours(exc):
+            raise
+        err.print(f"[red]error:[/red] {exc}")
         sys.exit(2)

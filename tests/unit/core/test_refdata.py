@@ -7,8 +7,8 @@ import pytest
 from enrichers.refdata import RefDataError, ReferenceData
 
 
-def test_loads_hs_locode_currency_country(refdata_dir: Path) -> None:
-    ref = ReferenceData.load(refdata_dir)
+def test_loads_hs_locode_currency_country(refdata_path: Path) -> None:
+    ref = ReferenceData.load(refdata_path)
     assert len(ref.hs_subheadings) == 5612  # 5,613 rows less Comtrade's 999999
     assert ref.is_hs_subheading("851713") and ref.is_hs_subheading("8517130000")
     assert not ref.is_hs_subheading("851712")  # HS 2017 code, split in HS 2022
