@@ -26,6 +26,8 @@ from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from enrichers.watchlist.normalize import NormalizedName, Normalizer, skeleton
 from enrichers.watchlist.scoring import TokenStats
 
@@ -63,7 +65,9 @@ class NameIndex:
         self._deletes: dict[str, array] = {}
         self._skeletons: dict[str, array] = {}
         self._joined: dict[str, array] = {}
-        self._name_weight: array = array("f")
+        self._name_weight_np: np.ndarray = np.zeros(0, dtype=np.float32)
+        self._post_off: np.ndarray = np.zeros(1, dtype=np.int64)
+        self._post_data: np.ndarray = np.zeros(0, dtype=np.int32)
         self._tokens: list[str] = []
 
     # -- building -------------------------------------------------------------------
@@ -101,7 +105,21 @@ class NameIndex:
         df = {tok: len(postings[tid]) for tok, tid in vocab.items()}
         idx.stats = TokenStats(df, len(idx.names))
         weight = idx.stats.weight
-        idx._name_weight = array("f", (sum(weight(t) for t in n.name.tokens) for n in idx.names))
+        name_weight = np.fromiter(
+            (sum(weight(t) for t in n.name.tokens) for n in idx.names),
+            dtype=np.float32,
+            count=len(idx.names),
+        )
+        idx._name_weight_np = np.where(name_weight > 0, name_weight, 1.0).astype(np.float32)
+        # postings as one CSR array: slices are views, no per-token Python objects
+        lengths = np.fromiter((len(p) for p in postings), dtype=np.int64, count=len(postings))
+        idx._post_off = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        idx._post_data = (
+            np.concatenate([np.frombuffer(p, dtype=np.int32) for p in postings])
+            if postings
+            else np.zeros(0, dtype=np.int32)
+        )
+        idx._postings = []
         deletes: dict[str, array] = {}
         skeletons: dict[str, array] = {}
         for tok, tid in vocab.items():
@@ -161,32 +179,36 @@ class NameIndex:
             return []
         abjad = query.script == "abjad"
         weight = self.stats.weight
-        postings = self._postings
-        acc: dict[int, float] = {}
         weighted = sorted({t: weight(t) for t in toks}.items(), key=lambda kv: -kv[1])
         total = sum(w for _, w in weighted)
         # initials, and short parts not found as such ("den" for "der"), may still align
         # with some name part in scoring: they never count as left over in the bound
         solid = total
+        chunks: list[np.ndarray] = []
+        chunk_w: list[float] = []
         # run-together spellings, both ways ("siemensag", "xi jin ping")
         wmap = dict(weighted)
         if query.joined:
-            for pos in self._joined.get(query.joined, ()):
-                acc[pos] = acc.get(pos, 0.0) + total
+            hit = self._joined.get(query.joined)
+            if hit is not None:
+                chunks.append(np.frombuffer(hit, dtype=np.int32))
+                chunk_w.append(total)
         for a, b in zip(toks, toks[1:], strict=False):
             tid = self._vocab.get(a + b)
             if tid is not None:
-                for pos in postings[tid]:
-                    acc[pos] = acc.get(pos, 0.0) + wmap[a] + wmap[b]
+                chunks.append(self._posting(tid))
+                chunk_w.append(wmap[a] + wmap[b])
         for tok, w in weighted:
             if len(tok) >= MIN_FUZZY_LEN:
-                for pos in self._joined.get(tok, ()):
-                    acc[pos] = acc.get(pos, 0.0) + w
+                hit = self._joined.get(tok)
+                if hit is not None:
+                    chunks.append(np.frombuffer(hit, dtype=np.int32))
+                    chunk_w.append(w)
         # Prefix filtering: rare tokens first; once the weight still to come cannot lift
         # a new name to the floor, common tokens only add to names already found.
         floor = min_share * total
         remaining = total
-        names = self.names
+        closing: list[tuple[np.ndarray, float]] = []
         for tok, w in weighted:
             opening = remaining >= floor
             remaining -= w
@@ -198,47 +220,54 @@ class NameIndex:
                 if len(tok) < MIN_FUZZY_LEN:
                     solid -= w
                 continue
+            if len(tids) == 1:
+                arr = self._posting(next(iter(tids)))
+            else:
+                arr = np.unique(np.concatenate([self._posting(t) for t in tids]))
             if opening:
-                if len(tids) == 1:
-                    for pos in postings[next(iter(tids))]:
-                        acc[pos] = acc.get(pos, 0.0) + w
-                else:
-                    hit_names: set[int] = set()
-                    for tid in tids:
-                        hit_names.update(postings[tid])
-                    for pos in hit_names:
-                        acc[pos] = acc.get(pos, 0.0) + w
-            elif acc:
-                variants = {self._tokens[t] for t in tids}
-                for pos in acc:
-                    if not variants.isdisjoint(names[pos].name.tokens):
-                        acc[pos] += w
-        if not acc:
+                chunks.append(arr)
+                chunk_w.append(w)
+            else:
+                closing.append((arr, w))
+        if not chunks:
             return []
+        if len(chunks) == 1:
+            ids = chunks[0]
+            shared = np.full(len(ids), chunk_w[0])
+            if len(ids) > 1:
+                ids, first = np.unique(ids, return_index=True)
+                shared = shared[first]
+        else:
+            ids, inverse = np.unique(np.concatenate(chunks), return_inverse=True)
+            shared = np.bincount(
+                inverse, weights=np.repeat(np.asarray(chunk_w), [len(c) for c in chunks])
+            )
+        for arr, w in closing:
+            shared[np.isin(ids, arr, assume_unique=True)] += w
         # Keep names whose best possible score (all shared weight aligned perfectly)
         # can reach ``min_score``: most non-matching names stop here, unscored.
-        floor = min_share * total
-        name_weight = self._name_weight
-        hits: list[tuple[float, int]] = []
-        for pos, shared in acc.items():
-            if shared < floor:
-                continue
-            wn = name_weight[pos] or total
-            shared_n = shared if shared < wn else wn
-            coverage = min(1.0, shared_n / min(total, wn))
-            overlap = min(1.0, 2 * shared_n / (total + wn))
-            bound = coverage_blend * coverage + (1 - coverage_blend) * overlap
-            # both names keep unshared parts: the scorer's substitution penalty applies
-            left_q = 1 - shared / solid if solid > 0 else 0.0
-            left_n = 1 - shared_n / wn
-            if left_q > 0.05 and left_n > 0.05:
-                bound *= 1 - conflict_base - min(left_q, left_n)
-            if bound >= min_score:
-                hits.append((bound, pos))
-        if len(hits) > max_candidates:
-            hits.sort(reverse=True)
-            hits = hits[:max_candidates]
-        return [pos for _, pos in hits]
+        keep = shared >= floor
+        if not keep.any():
+            return []
+        ids, shared = ids[keep], shared[keep]
+        wn = self._name_weight_np[ids].astype(np.float64)
+        shared_n = np.minimum(shared, wn)
+        coverage = np.minimum(1.0, shared_n / np.minimum(total, wn))
+        overlap = np.minimum(1.0, 2 * shared_n / (total + wn))
+        bound = coverage_blend * coverage + (1 - coverage_blend) * overlap
+        # both names keep unshared parts: the scorer's substitution penalty applies
+        left_q = 1 - shared / solid if solid > 0 else np.zeros_like(shared)
+        left_n = 1 - shared_n / wn
+        conflict = (left_q > 0.05) & (left_n > 0.05)
+        bound = np.where(conflict, bound * (1 - conflict_base - np.minimum(left_q, left_n)), bound)
+        sel = np.flatnonzero(bound >= min_score)
+        if len(sel) > max_candidates:
+            sel = sel[np.argsort(-bound[sel], kind="stable")[:max_candidates]]
+        return ids[sel].tolist()
+
+    def _posting(self, tid: int) -> np.ndarray:
+        off = self._post_off
+        return self._post_data[off[tid] : off[tid + 1]]
 
     def memory_keys(self) -> dict[str, int]:
         """Sizes of the index tables (for the benchmark report)."""
