@@ -101,6 +101,7 @@ class ManifestValidator:
         self._bounds_now: datetime | None = None
         self._bounds_cached: tuple[datetime, datetime, datetime] = (_EPOCH, _EPOCH, _EPOCH)
         self._good_hs: set[str] = set()
+        self._good_imo: set[str] = set()
         self._vague: dict[str, bool] = {}
         self._placeholder: dict[str, bool] = {}
         self._description_matcher = config.description_matcher
@@ -126,6 +127,14 @@ class ManifestValidator:
                 self._placeholder.clear()
             self._placeholder[name] = verdict
         return verdict
+
+    def _valid_imo(self, imo: str) -> bool:
+        if not is_valid_imo(imo):
+            return False
+        if len(self._good_imo) >= _CACHE_LIMIT:
+            self._good_imo.clear()
+        self._good_imo.add(imo)  # ships file again and again
+        return True
 
     # -- the rules ---------------------------------------------------------------------
     def validate(self, manifest: Manifest, now: datetime) -> list[ValidationError]:
@@ -167,9 +176,10 @@ class ManifestValidator:
         limits = cfg.limits
         max_text = limits.max_text_chars
 
-        if _blank(m.manifest_id):
+        manifest_id = m.manifest_id
+        if not manifest_id or manifest_id.isspace():
             add(E(codes.REQUIRED, "manifest_id", "manifest_id is blank; send the filing's unique id"))
-        elif len(m.manifest_id) > limits.max_id_chars:
+        elif len(manifest_id) > limits.max_id_chars:
             add(
                 E(
                     codes.SCHEMA,
@@ -183,15 +193,16 @@ class ManifestValidator:
         self._dates(m, now, add)
 
         filer = m.filer
-        if _blank(filer.id):
+        filer_id, filer_name = filer.id, filer.name
+        if not filer_id or filer_id.isspace():
             add(E(codes.REQUIRED, "filer.id", "filer.id is blank; send the filer's EORI or carrier id"))
-        if _blank(filer.name):
+        if not filer_name or filer_name.isspace():
             add(E(codes.REQUIRED, "filer.name", "filer.name is blank; send the filer's registered name"))
 
         self._document(m, add)
 
         imo = m.conveyance.vessel_imo
-        if imo is not None and not _blank(imo) and not is_valid_imo(imo):
+        if imo and imo not in self._good_imo and not imo.isspace() and not self._valid_imo(imo):
             digits = imo.strip().removeprefix("IMO").strip()
             if len(digits) == 7 and digits.isascii() and digits.isdigit():
                 msg = (
@@ -284,10 +295,11 @@ class ManifestValidator:
     def _document(self, m: Manifest, add) -> None:
         E = ValidationError
         doc = m.document
-        if _blank(doc.number):
+        number = doc.number
+        if not number or number.isspace():
             add(E(codes.REQUIRED, "document.number", "document.number is blank; send the transport document number"))
         elif doc.type == "MASTER_AWB":
-            self._awb(doc.number, "document.number", add)
+            self._awb(number, "document.number", add)
         master = doc.master_number
         if doc.type in _HOUSE:
             if _blank(master):
@@ -320,13 +332,16 @@ class ManifestValidator:
         E = ValidationError
         route = m.route
         ports = self.ports
-        for path, code in (("route.loading_port", route.loading_port), ("route.discharge_port", route.discharge_port)):
-            if _blank(code):
-                add(E(codes.REQUIRED, path, f"{path} is blank; send the UN/LOCODE, e.g. NLRTM"))
-            elif code not in ports:
-                add(E(codes.LOCODE, path, f"{_show(code)} is not a known UN/LOCODE; send 5 characters, e.g. NLRTM"))
+        if route.loading_port not in ports or route.discharge_port not in ports:
+            for path, code in (("route.loading_port", route.loading_port), ("route.discharge_port", route.discharge_port)):
+                if _blank(code):
+                    add(E(codes.REQUIRED, path, f"{path} is blank; send the UN/LOCODE, e.g. NLRTM"))
+                elif code not in ports:
+                    add(E(codes.LOCODE, path, f"{_show(code)} is not a known UN/LOCODE; send 5 characters, e.g. NLRTM"))
+        tports, rcountries = route.transshipment_ports, route.routing_countries
+        if not tports and not rcountries:
+            return
         max_ports = self.config.limits.max_ports
-        tports = route.transshipment_ports
         if len(tports) > max_ports:
             add(E(codes.SCHEMA, "route.transshipment_ports", f"{len(tports)} transshipment ports exceed the limit of {max_ports}"))
         else:
@@ -339,7 +354,6 @@ class ManifestValidator:
                             f"{_show(code)} is not a known UN/LOCODE; send 5 characters, e.g. SGSIN",
                         )
                     )
-        rcountries = route.routing_countries
         if len(rcountries) > max_ports:
             add(E(codes.SCHEMA, "route.routing_countries", f"{len(rcountries)} routing countries exceed the limit of {max_ports}"))
         else:
@@ -373,7 +387,8 @@ class ManifestValidator:
             if placeholder.get(name) is not False:
                 self._party_name(i, party.role, name, add, max_text)
             address = party.address
-            if _blank(address.city):
+            city = address.city
+            if not city or city.isspace():
                 add(
                     ValidationError(
                         codes.REQUIRED, f"parties[{i}].address.city", f"the {party.role} city is blank; send the city"
