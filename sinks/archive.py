@@ -40,6 +40,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -250,11 +251,18 @@ class ArchiveSink:
         self._range: dict[int, tuple[int, int]] = {}
         self.rows_written = 0
         self.rows_skipped = 0
+        # The pipeline flushes in a worker thread while a rebalance may call on_assign on
+        # the event loop: recovery must never remove the files of a flush in progress.
+        self._lock = threading.Lock()
 
     # -- BatchSink ---------------------------------------------------------------
     def on_assign(self, topic: str, partitions: list[int]) -> None:
         """Recover the high-water offsets from the commit markers and remove files of
         flushes that crashed before their marker (they are rewritten by the replay)."""
+        with self._lock:
+            self._recover(topic, partitions)
+
+    def _recover(self, topic: str, partitions: list[int]) -> None:
         finish_compactions(self.root)
         self._high_water = committed_offsets(self.root)
         assigned = set(partitions)
@@ -297,6 +305,10 @@ class ArchiveSink:
 
     def flush(self) -> None:
         """Write the buffered rows (temp file + rename each), then the commit markers."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
         if not self._range:
             return
         ranges = self._range

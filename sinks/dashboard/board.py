@@ -193,7 +193,9 @@ class BoardState:
 
     def add_decision(self, decision: Decision) -> bool:
         """Record an officer decision; False when this exact decision is known."""
-        stamp = decision.decided_at.astimezone(UTC).replace(microsecond=decision.decided_at.microsecond // 1000 * 1000)
+        stamp = decision.decided_at.astimezone(UTC).replace(
+            microsecond=decision.decided_at.microsecond // 1000 * 1000
+        )
         key = (decision.alert_id, decision.officer, stamp.isoformat())
         if key in self._decision_keys:
             return False

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -28,6 +27,7 @@ log = logging.getLogger("cargowatch.dashboard")
 
 EventSink = Callable[[str, object], None]
 LAG_EVERY_S = 5.0
+LANE_HEADER = "cargowatch-lane"  # optional header on manifests.screened records
 
 
 class BoardFeed:
@@ -126,10 +126,12 @@ class BoardFeed:
         for rec in records:
             ts = (rec.timestamp or time.time() * 1000) / 1000
             if topic == t.screened:
-                try:
-                    lane = self.codec.decode("ScreeningResult", rec.value)["lane"]
-                except CodecError:
-                    continue
+                lane = _lane_header(rec.headers)
+                if lane is None:  # older records: read the lane from the result itself
+                    try:
+                        lane = self.codec.decode("ScreeningResult", rec.value)["lane"]
+                    except CodecError:
+                        continue
                 board.count(f"screened:{lane}", ts)
             elif topic == t.alerts:
                 alert = self._decode(Alert, "Alert", rec.value)
@@ -206,5 +208,9 @@ class BoardFeed:
                     await client.stop()
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
+def _lane_header(headers) -> str | None:
+    """The lane from a ``cargowatch-lane`` header, so counting lanes needs no Avro decode."""
+    for key, value in headers or ():
+        if key == LANE_HEADER and value:
+            return value.decode()
+    return None

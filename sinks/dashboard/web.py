@@ -477,8 +477,8 @@ async def api_stream(request: web.Request) -> web.StreamResponse:
         )
         while True:
             remaining = session.expires - time.time()
-            if remaining <= 0:
-                break
+            if remaining <= 0 or dash.sessions.get(session.token) is None:
+                break  # expired or signed out
             try:
                 frame = await asyncio.wait_for(q.get(), timeout=min(15.0, remaining))
             except TimeoutError:
