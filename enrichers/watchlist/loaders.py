@@ -259,7 +259,9 @@ def load_contract_csv(path: Path, list_id: str | None = None) -> WatchlistVersio
                 list_id="",
                 entry_id=row["entry_id"],
                 kind=kind,  # type: ignore[arg-type]
-                names=_names([(row["name"], "PRIMARY")] + [(a, "STRONG") for a in aliases]),
+                names=_names(
+                    [(row["name"], "PRIMARY"), *((a, "STRONG") for a in aliases)]  # type: ignore[list-item]
+                ),
                 countries=_countries([row.get("country")]),
                 identifiers=identifiers,
             )

@@ -139,15 +139,13 @@ class ScreeningIndex:
     def _search(self, query: PartyQuery, nq, threshold: float, top: int) -> tuple[Hit, ...]:  # type: ignore[no-untyped-def]
         cfg = self.config
         best: dict[int, Hit] = {}
-        if query.vessel_imo:
-            m = _IMO_DIGITS.search(query.vessel_imo)
-            for pos in self.imo.get(m.group(1) if m else "", ()):
+        m = _IMO_DIGITS.search(query.vessel_imo) if query.vessel_imo else None
+        if m is not None:
+            imo = m.group(1)
+            for pos in self.imo.get(imo, ()):
                 best[pos] = Hit(
-                    pos,
-                    1.0,
-                    f"IMO {m.group(1)}",
-                    f"identifier: vessel IMO {m.group(1)} equals the listed IMO",
-                )  # type: ignore[union-attr]
+                    pos, 1.0, f"IMO {imo}", f"identifier: vessel IMO {imo} equals the listed IMO"
+                )
         names = self.names
         stats = names.stats
         vessel_only = query.role == "VESSEL"
