@@ -54,6 +54,7 @@ def score_batch(
         trusted_roles=frozenset(tt.roles if tt else ("CONSIGNEE", "CONSIGNOR")),
         count_unidentified=nt.count_unidentified if nt else True,
         route_min_history=ra.min_history if ra else 5,
+        route_max_known=ra.max_known_routes if ra else 1_000_000,
         extra=ruleset.criteria_fields,
     )
     n = len(batch)
@@ -410,11 +411,13 @@ def _late_filing(frames: BatchFrames, ruleset: Ruleset, add) -> None:  # type: i
     m = frames.manifests
     need_dep = pl.col("mode").replace_strict(dep, default=None, return_dtype=pl.Float64)
     need_arr = pl.col("mode").replace_strict(arr, default=None, return_dtype=pl.Float64)
-    fired = m.with_columns(need_dep.alias("nd"), need_arr.alias("na")).filter(
-        (pl.col("lead_time_h") < pl.col("nd")).fill_null(False) | (pl.col("arrival_lead_h") < pl.col("na")).fill_null(False)
-    ).select("i", "mode", "lead_time_h", "arrival_lead_h", "nd", "na")
+    # judged on the first known filing: the original's time for an amendment
+    arrival_lead = pl.col("arrival_lead_h") + pl.col("first_filed_lead_h") - pl.col("lead_time_h")
+    fired = m.with_columns(need_dep.alias("nd"), need_arr.alias("na"), arrival_lead.alias("al")).filter(
+        (pl.col("first_filed_lead_h") < pl.col("nd")).fill_null(False) | (pl.col("al") < pl.col("na")).fill_null(False)
+    ).select("i", "mode", "first_filed_lead_h", "al", "nd", "na")
     for i, mode, lead, alead, nd, na in fired.iter_rows():
-        if nd is not None and lead < nd:
+        if nd is not None and lead is not None and lead < nd:
             reason = (f"{mode.lower()} filed {-lead:.1f} h after departure" if lead < 0
                       else f"{mode.lower()} filed {lead:.1f} h before departure (minimum {nd:g} h)")
             ev = {"mode": mode, "hours_before_departure": f"{lead:.2f}", "required_hours": f"{nd:g}"}
@@ -428,11 +431,18 @@ def _late_amendment(frames: BatchFrames, ruleset: Ruleset, add) -> None:  # type
     rule = ruleset.rules.active("LATE_AMENDMENT")
     if rule is None:
         return
-    fired = frames.manifests.filter(pl.col("amendment_changed") & (pl.col("lead_time_h") < 0)).select("i", "version", "lead_time_h")
-    for i, version, lead in fired.iter_rows():
+    changed = pl.col("amendment_changed")
+    if rule.when_previous_unknown:
+        changed = changed.fill_null(True)
+    fired = frames.manifests.filter(
+        (pl.col("version") > 1) & changed.fill_null(False) & (pl.col("lead_time_h") < 0)
+    ).select("i", "version", "lead_time_h", "amendment_changed")
+    for i, version, lead, known in fired.iter_rows():
+        what = "changes parties or goods" if known else "(previous version not at hand to compare)"
         add(i, "LATE_AMENDMENT", rule.weight,
-            f"amendment v{version} changes parties or goods {-lead:.1f} h after departure",
-            {"version": str(version), "hours_after_departure": f"{-lead:.2f}"}, rule.lane)
+            f"amendment v{version} filed {-lead:.1f} h after departure {what}",
+            {"version": str(version), "hours_after_departure": f"{-lead:.2f}",
+             "compared_with_previous": "yes" if known else "no"}, rule.lane)
 
 
 def _route_anomaly(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, reference: ScoringReference, add) -> None:  # type: ignore[no-untyped-def]

@@ -32,6 +32,7 @@ MANIFEST_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "discharge_country": pl.Utf8,
     "transshipment_count": pl.Int64,
     "lead_time_h": pl.Float64,
+    "first_filed_lead_h": pl.Float64,
     "arrival_lead_h": pl.Float64,
     "total_gross_weight_kg": pl.Float64,
     "total_packages": pl.Int64,
@@ -53,7 +54,7 @@ MANIFEST_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 CORE_COLUMNS = frozenset(
     {
         "i", "version", "mode", "loading_port", "discharge_port", "loading_country",
-        "discharge_country", "transshipment_count", "lead_time_h", "arrival_lead_h",
+        "discharge_country", "transshipment_count", "lead_time_h", "first_filed_lead_h", "arrival_lead_h",
         "total_gross_weight_kg", "container_count", "goods_count", "watchlist_score",
         "new_trader", "trusted_trader", "prior_findings", "route_unusual", "amendment_changed",
     }
@@ -104,6 +105,7 @@ def _party_facts(
     trusted_roles_cfg: frozenset[str],
     count_unidentified: bool,
     route_min_history: int,
+    route_max_known: int = 1_000_000,
 ) -> PartyFacts:
     contexts: list[PartyContext] = em.parties
     f = PartyFacts()
@@ -128,7 +130,12 @@ def _party_facts(
                 f.new_roles = [*f.new_roles, role]
             if hist.confirmed_findings > 0:
                 f.prior = [*f.prior, (role, hist.trader_id, hist.confirmed_findings)]
-            if watched and f.route_unusual is None and hist.shipments >= route_min_history:
+            if (
+                watched
+                and f.route_unusual is None
+                and hist.shipments >= route_min_history
+                and len(hist.routes) <= route_max_known
+            ):
                 if route is None:
                     r = em.manifest.route
                     route = f"{r.loading_port}>{r.discharge_port}"
@@ -154,9 +161,23 @@ def _valid_until(until: str, today: date) -> bool:
         return False
 
 
-def _amendment_changed(m: Manifest, prev: Manifest | None) -> bool:
-    if m.version <= 1 or prev is None:
+def _first_filed_lead(m: Manifest, prev: Manifest | None) -> float | None:
+    """Hours from the first known filing to departure: an amendment is judged by when
+    the original was filed (a late amendment is LATE_AMENDMENT's business)."""
+    if m.version <= 1:
+        return (m.route.departure_at - m.filed_at).total_seconds() / 3600.0
+    if prev is None:
+        return None
+    return (m.route.departure_at - prev.filed_at).total_seconds() / 3600.0
+
+
+def _amendment_changed(m: Manifest, prev: Manifest | None) -> bool | None:
+    """Whether an amendment changes parties or goods; None when the previous version is
+    not at hand."""
+    if m.version <= 1:
         return False
+    if prev is None:
+        return None
     return prev.parties != m.parties or prev.goods != m.goods
 
 
@@ -168,6 +189,7 @@ def extract(
     count_unidentified: bool = True,
     route_min_history: int = 5,
     extra: frozenset[str] | set[str] = frozenset(),
+    route_max_known: int = 1_000_000,
 ) -> BatchFrames:
     """Columns for the batch: :data:`CORE_COLUMNS` (what the rules read) plus ``extra``
     (fields the analyst criteria use). One list comprehension per column: far cheaper
@@ -177,7 +199,8 @@ def extract(
     routes = [m.route for m in ms]
     n = len(ms)
     facts = [
-        _party_facts(em, today, new_roles, trusted_roles, count_unidentified, route_min_history) for em in batch
+        _party_facts(em, today, new_roles, trusted_roles, count_unidentified, route_min_history, route_max_known)
+        for em in batch
     ]
     matches = [em.watchlist_matches for em in batch]
     consignee: list[Party | None] = [None] * n
@@ -219,6 +242,9 @@ def extract(
         "lead_time_h": lambda: [
             (r.departure_at - m.filed_at).total_seconds() / 3600.0 for r, m in zip(routes, ms, strict=True)
         ],
+        "first_filed_lead_h": lambda: [
+            _first_filed_lead(m, em.previous_version) for m, em in zip(ms, batch, strict=True)
+        ],
         "arrival_lead_h": lambda: [
             (r.arrival_at - m.filed_at).total_seconds() / 3600.0 for r, m in zip(routes, ms, strict=True)
         ],
@@ -235,7 +261,8 @@ def extract(
         "prior_findings": lambda: [sum(p[2] for p in f.prior) if f.prior else 0 for f in facts],
         "route_unusual": lambda: [f.route_unusual is not None for f in facts],
         "amendment_changed": lambda: [
-            m.version > 1 and _amendment_changed(m, em.previous_version) for m, em in zip(ms, batch, strict=True)
+            _amendment_changed(m, em.previous_version) if m.version > 1 else False
+            for m, em in zip(ms, batch, strict=True)
         ],
     }
     goods_count = [len(m.goods) for m in ms]

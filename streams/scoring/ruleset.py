@@ -102,11 +102,14 @@ class LateFilingRule(_Rule):
 
 
 class LateAmendmentRule(_Rule):
-    pass
+    # an amendment after departure whose previous version is not at hand (evicted from
+    # memory, or in the same batch) counts as changing parties or goods
+    when_previous_unknown: bool = True
 
 
 class RouteAnomalyRule(_Rule):
     min_history: int = 20  # trader shipments before a new route counts as unusual
+    max_known_routes: int = 4  # ... for a trader with a stable pattern (at most this many routes)
     max_transshipments: int = 2  # more than this many transshipment ports is circuitous
     hub_with_dual_use: bool = True  # dual-use goods routed through a diversion hub
 

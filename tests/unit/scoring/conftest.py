@@ -4,14 +4,24 @@ a known median."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import polars as pl
 import pytest
 import yaml
 
+from cargowatch.settings import Settings
 from enrichers.refdata import ReferenceData
 from streams.scoring import DEFAULT_RULESET, Ruleset, ScoringReference
 from streams.scoring.reference import BENCHMARK_SCHEMA, ScoringPaths
+
+
+@pytest.fixture(scope="session")
+def refdata_dir() -> Path:
+    """The reference-data directory the settings resolve (CARGOWATCH_REFDATA or ../shared/data)."""
+    path = Path(Settings.load().refdata)
+    assert (path / "hs").is_dir(), f"reference data not found at {path}: set CARGOWATCH_REFDATA"
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -216,3 +216,17 @@ def test_watch_level_heading_does_not_fire_alone_but_feeds_criteria(quiet_rulese
 def test_description_with_common_words_of_its_own_chapter_fits(quiet_ruleset, reference):
     m = manifest(goods=goods(hs_code="611610", description="gloves, mittens and mitts; knitted or crocheted"))
     assert "DESCRIPTION_MISMATCH" not in rule_ids(score_one(enrich(m), quiet_ruleset, reference))
+
+
+def test_amendment_after_departure_without_previous_at_hand_is_late_amendment(quiet_ruleset, reference):
+    m = manifest(version=2, filed_at="2026-11-23T00:00:00Z")
+    result = score_one(enrich(m), quiet_ruleset, reference)
+    hit = next(h for h in result.hits if h.rule_id == "LATE_AMENDMENT")
+    assert hit.evidence["compared_with_previous"] == "no"
+    assert "LATE_FILING" not in rule_ids(result)  # judged on the original filing, unknown here
+
+
+def test_amendment_of_a_late_original_is_late_filing(quiet_ruleset, reference):
+    prev = manifest(version=1, filed_at="2026-11-21T12:00:00Z")
+    m = manifest(version=2, filed_at="2026-11-21T13:00:00Z")
+    assert "LATE_FILING" in rule_ids(score_one(enrich(m, previous=prev), quiet_ruleset, reference))
