@@ -30,7 +30,12 @@ def load_command(
     trader_id, Avro TraderProfile); running workers pick the new profiles up. Needs
     CARGOWATCH_KAFKA_BOOTSTRAP."""
     from cargowatch.kafka import ensure_topics
-    from enrichers.traders import TraderRegisterError, certificate_valid, publish_register, read_register_file
+    from enrichers.traders import (
+        TraderRegisterError,
+        certificate_valid,
+        publish_register,
+        read_register_file,
+    )
 
     settings = load_settings(config)
     settings.require_kafka()
