@@ -24,11 +24,13 @@ def _register() -> None:
     # Imported here so each module can register its own commands on `app`.
     from cargowatch.cli import (  # noqa: F401
         archive,
+        backtest,
         bench,
         dashboard,
         demo,
         generate,
         produce,
+        quality,
         refdata,
         screen,
         traders,
