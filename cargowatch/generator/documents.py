@@ -136,6 +136,20 @@ class DocumentMaker:
                 "filer": self.filers[f"rail_operators/{operator['code']}"]}
 
 
+def add_containers(containers: list[dict[str, Any]], total_kg: float, rng: random.Random) -> None:
+    """Add lessor containers until ``total_kg`` fits (a heavy load is spread over boxes)."""
+    if not containers:
+        return
+    size = containers[0]["size_type"]
+    prefix = containers[0]["seal_numbers"][0][:2] if containers[0]["seal_numbers"] else "SL"
+    while total_kg > 0.95 * sum(container_capacity(c["size_type"]) for c in containers) and len(containers) < 60:
+        containers.append({
+            "number": make_container(rng.choice(_LESSORS), rng.randrange(0, 10**6)),
+            "seal_numbers": [f"{prefix}{rng.randrange(10**6, 10**7)}"],
+            "size_type": size,
+        })
+
+
 def container_capacity(size_type: str | None) -> float:
     """Max payload (kg) of an ISO size/type code used by this generator."""
     for code, cap in (DRY_20, DRY_40, HC_40, REEFER_40):

@@ -19,7 +19,12 @@ from typing import Any
 import msgspec
 
 from cargowatch.generator.config import INVALID_CODES, GeneratorConfig
-from cargowatch.generator.documents import DocumentMaker, container_capacity, stable_id
+from cargowatch.generator.documents import (
+    DocumentMaker,
+    add_containers,
+    container_capacity,
+    stable_id,
+)
 from cargowatch.generator.goods import GoodsCatalogue
 from cargowatch.generator.invalid import MODES_FOR_CODE, plant_invalid
 from cargowatch.generator.labels import Label, WatchlistLabel
@@ -272,9 +277,13 @@ class ManifestGenerator:
         currency = self.catalogue.currency_for(origin, rng)
         goods = []
         for n, share in enumerate(shares):
-            chapter = rng.choice(chapters)
-            code = self.catalogue.subheading(chapter, rng)
+            for _ in range(5):
+                code = self.catalogue.subheading(rng.choice(chapters), rng)
+                if mode != "AIR" or not self.catalogue.heavy(code):
+                    break
             goods.append(self._line(n + 1, code, total_kg * share / total_share, currency, origin, rng))
+
+        add_containers(containers, sum(g["gross_weight_kg"] for g in goods), rng)
 
         if "DUAL_USE_GOODS" in wanted:
             code = self.catalogue.strategic_subheading(rng)
@@ -370,14 +379,14 @@ class ManifestGenerator:
     def _line(self, n: int, code: str, kg: float, currency: str, origin: str, rng: random.Random) -> dict[str, Any]:
         cat = self.catalogue
         package_type = cat.package_type(code, rng)
-        kg = max(kg, 0.5)
+        packages, kg = cat.pack(code, package_type, max(kg, 0.5), rng)
         return {
             "line": n,
             "hs_code": cat.extend_code(code, rng),
             "description": cat.description(code, rng),
-            "packages": cat.packages_for(code, package_type, kg, rng),
+            "packages": packages,
             "package_type": package_type,
-            "gross_weight_kg": round(kg, 1),
+            "gross_weight_kg": kg,
             "value_amount": max(1.0, cat.amount(kg * cat.unit_value_usd(code, rng), currency)),
             "value_currency": currency,
             "origin_country": origin,

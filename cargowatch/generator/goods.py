@@ -64,6 +64,7 @@ class GoodsCatalogue:
         self._chapter_list = list(self.chapters)
         self._chapter_cum = list(accumulate(self.chapters[c].share for c in self._chapter_list))
         self._text: dict[str, str] = {}
+        self._headings = tables.heading_profiles
         self._sections = ref.hs_sections
         self.currencies = sorted(c for c in USD_RATES if c in ref.currencies)
 
@@ -78,7 +79,8 @@ class GoodsCatalogue:
         return rng.choice(self.tables.dual_use_subheadings)
 
     def profile(self, code: str) -> ChapterProfile:
-        return self.chapters.get(code[:2], _STRATEGIC_PROFILE)
+        """The goods profile of a code: its heading's exception, else its chapter's."""
+        return self._headings.get(code[:4]) or self.chapters.get(code[:2], _STRATEGIC_PROFILE)
 
     def extend_code(self, code: str, rng: random.Random) -> str:
         """Most filings give 6 digits; some add national digits (CN 8, TARIC 10)."""
@@ -129,12 +131,18 @@ class GoodsCatalogue:
     def package_type(self, code: str, rng: random.Random) -> str:
         return rng.choice(self.profile(code).packages)
 
-    def packages_for(self, code: str, package_type: str, kg: float, rng: random.Random) -> int:
-        """How many packages hold ``kg`` of these goods, never implausibly heavy ones."""
+    def pack(self, code: str, package_type: str, kg: float, rng: random.Random) -> tuple[int, float]:
+        """Packages holding about ``kg`` of these goods, and what they then weigh: a line
+        weighs what its packages weigh (a car is a tonne or more, never 10 kg)."""
         lo, hi = self.profile(code).kg_per_package
         cap = self.tables.package_max_kg.get(package_type, hi)
         per = min(rng.uniform(lo, hi), cap * 0.95)
-        return max(1, round(kg / per)) if per > 0 else 1
+        packages = max(1, round(kg / per))
+        return packages, round(max(packages * per, 0.5), 1)
+
+    def heavy(self, code: str) -> bool:
+        """Goods too heavy per package to fly (vehicles, machines in crates)."""
+        return self.profile(code).kg_per_package[0] > 300
 
     def unit_value_usd(self, code: str, rng: random.Random) -> float:
         lo, hi = self.profile(code).usd_per_kg

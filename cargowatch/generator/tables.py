@@ -9,6 +9,7 @@ names real, fitting locations.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,22 @@ def _read_yaml(path: Path) -> Any:
 
 
 MODE_KEYS = {"SEA": "sea", "AIR": "air", "ROAD": "road", "RAIL": "rail"}
+
+
+def _heading_profiles(spec: dict[str, Any], chapters: dict[str, ChapterProfile]) -> dict[str, ChapterProfile]:
+    out: dict[str, ChapterProfile] = {}
+    for heading, override in spec.items():
+        base = chapters.get(str(heading)[:2])
+        if base is None:
+            continue
+        changes: dict[str, Any] = {}
+        for key in ("usd_per_kg", "kg_per_package"):
+            if key in override:
+                changes[key] = (float(override[key][0]), float(override[key][1]))
+        if "packages" in override:
+            changes["packages"] = tuple(override["packages"])
+        out[str(heading)] = dataclasses.replace(base, **changes)
+    return out
 
 
 def port_fits(port: Port, mode: str) -> bool:
@@ -96,6 +113,7 @@ class WorldTables:
     dual_use_words: dict[str, tuple[str, ...]]
     dual_use_subheadings: tuple[str, ...]
     industry_words: dict[str, tuple[str, ...]]
+    heading_profiles: dict[str, ChapterProfile] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)
 
     @classmethod
@@ -115,11 +133,12 @@ class WorldTables:
             if len(code) == 6:
                 by_chapter.setdefault(code[:2], []).append(code)
         dual_use = tuple(str(h) for h in goods["dual_use_headings"])
+        excluded = dual_use + tuple(str(h) for h in goods.get("exclude_headings") or ())
         chapters: dict[str, ChapterProfile] = {}
         for chapter, spec in goods["chapters"].items():
             chapter = str(chapter)
             subs = tuple(
-                c for c in sorted(by_chapter.get(chapter, ())) if not c.startswith(dual_use)
+                c for c in sorted(by_chapter.get(chapter, ())) if not c.startswith(excluded)
             )
             if not subs:
                 dropped.append(f"chapter {chapter}: no HS subheadings in the reference data")
@@ -199,5 +218,6 @@ class WorldTables:
                 c for c in sorted(ref.hs_descriptions) if len(c) == 6 and c.startswith(dual_use)
             ),
             industry_words={str(k): tuple(v) for k, v in goods.get("industry_words", {}).items()},
+            heading_profiles=_heading_profiles(goods.get("headings") or {}, chapters),
             dropped=dropped,
         )
