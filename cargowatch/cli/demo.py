@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import typer
@@ -21,6 +22,7 @@ def demo_command(
     no_dashboard: bool = typer.Option(False, "--no-dashboard", help="Do not start the dashboard."),
     seed: int = typer.Option(7, "--seed", help="Seed of the synthetic traffic."),
     workdir: Path | None = typer.Option(None, "--workdir", help="Where logs, archive and state go (default: a new temp dir)."),
+    summary_json: Path | None = typer.Option(None, "--summary-json", help="Also write the final counts as JSON here."),
     config: Path | None = ConfigOption,
 ) -> None:
     """Run everything: a local Kafka unless CARGOWATCH_KAFKA_BOOTSTRAP is set, reference data
@@ -32,4 +34,20 @@ def demo_command(
 
     settings = load_settings(config)
     port = None if no_dashboard or not dashboard_port else dashboard_port
-    asyncio.run(run_demo(settings, duration=duration, rate=rate, dashboard_port=port, seed=seed, workdir=workdir))
+    counts = asyncio.run(
+        run_demo(settings, duration=duration, rate=rate, dashboard_port=port, seed=seed, workdir=workdir)
+    )
+    if summary_json is not None:
+        summary_json.write_text(
+            json.dumps(
+                {
+                    "produced": counts.produced,
+                    "screened": counts.screened,
+                    "rejected": counts.rejected,
+                    "lanes": counts.lanes,
+                    "referrals": counts.referrals,
+                    "rejection_codes": counts.codes,
+                },
+                indent=2,
+            )
+        )
