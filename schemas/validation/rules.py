@@ -128,6 +128,24 @@ class ManifestValidator:
             self._placeholder[name] = verdict
         return verdict
 
+    def _first_sight_description(self, description: str, max_text: int) -> bool:
+        """True when the description needs an error (blank, too long or vague); memoised."""
+        if not description or description.isspace() or len(description) > max_text:
+            return True
+        return self.is_vague(description)
+
+    def _first_sight_name(self, name: str, max_text: int) -> bool:
+        """True when the party name needs an error (blank, too long or a placeholder); memoised."""
+        if not name or name.isspace() or len(name) > max_text:
+            return True
+        if not self._name_matcher.covers_text(name):
+            # Not a placeholder: remember it without asking again.
+            if len(self._placeholder) >= _CACHE_LIMIT:
+                self._placeholder.clear()
+            self._placeholder[name] = False
+            return False
+        return self.is_placeholder(name)
+
     def _valid_imo(self, imo: str) -> bool:
         if not is_valid_imo(imo):
             return False
@@ -384,7 +402,10 @@ class ManifestValidator:
             roles.add(party.role)
             name = party.name
             # Fast path: a name already judged a real name (memo holds False for it).
-            if placeholder.get(name) is not False:
+            flag = placeholder.get(name)
+            if flag is None:
+                flag = self._first_sight_name(name, max_text)
+            if flag:
                 self._party_name(i, party.role, name, add, max_text)
             address = party.address
             city = address.city
@@ -452,7 +473,10 @@ class ManifestValidator:
             if hs not in good_hs:
                 self._hs_code(i, hs, add)
             description = g.description
-            if vague.get(description) is not False:
+            flag = vague.get(description)
+            if flag is None:
+                flag = self._first_sight_description(description, max_text)
+            if flag:
                 self._description(i, description, add, max_text)
             packages = g.packages
             if packages > 0:

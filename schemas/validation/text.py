@@ -117,6 +117,17 @@ class PhraseMatcher:
 
     def covers_text(self, text: str) -> bool:
         """``covers(words(text))``, stopping at the first word outside every phrase."""
+        # Fast path: most real texts start with a content word ("Brake pads ...",
+        # "Müller GmbH"); judging the first word alone spares normalising the rest.
+        cut = text.find(" ", 1, 48)
+        if cut > 0:
+            head = text[:cut].translate(_TABLE).split()
+            if head:
+                w = head[0]
+                if len(w) > 3 and w[-1] == "s" and w[-2] != "s":
+                    w = w[:-1]
+                if w.isalpha() and w not in self.vocabulary and w not in self.trivial:
+                    return False
         return self.covers(text.translate(_TABLE).split())
 
     def covers(self, ws: Iterable[str]) -> bool:
