@@ -12,6 +12,7 @@ import random
 import zlib
 from typing import Any
 
+from cargowatch.generator import draws
 from cargowatch.generator.tables import WorldTables
 from schemas.validation.checkdigits import make_awb, make_container, make_imo
 
@@ -69,27 +70,27 @@ class DocumentMaker:
     # -- per mode -------------------------------------------------------------------
     def sea(self, loading: str, chapters: tuple[str, ...], n_containers: int, house: bool, lcl: bool,
             rng: random.Random) -> dict[str, Any]:
-        carrier = rng.choice(self.tables.sea_carriers)
-        vessel, imo = rng.choice(self.vessels[carrier["code"]])
-        mbl = f"{carrier['bl_prefix']}{rng.randrange(10**8, 10**9)}{rng.randrange(10)}"
+        carrier = draws.choice(rng, self.tables.sea_carriers)
+        vessel, imo = draws.choice(rng, self.vessels[carrier["code"]])
+        mbl = f"{carrier['bl_prefix']}{draws.randrange(rng, 10**8, 10**9)}{rng.randrange(10)}"
         reefer = any(c in _REEFER_CHAPTERS for c in chapters)
         containers = []
         owners = _CARRIER_OWNERS.get(carrier["code"], ("MSK",))
         for _ in range(n_containers):
-            owner = rng.choice(owners) if rng.random() < 0.6 else rng.choice(_LESSORS)
-            size, _cap = REEFER_40 if reefer else rng.choice((DRY_20, DRY_40, HC_40, HC_40))
+            owner = draws.choice(rng, owners) if rng.random() < 0.6 else draws.choice(rng, _LESSORS)
+            size, _cap = REEFER_40 if reefer else draws.choice(rng, (DRY_20, DRY_40, HC_40, HC_40))
             containers.append({
-                "number": make_container(owner, rng.randrange(0, 10**6)),
-                "seal_numbers": [f"{carrier['code'][:2]}{rng.randrange(10**6, 10**7)}"],
+                "number": make_container(owner, draws.randrange(rng, 0, 10**6)),
+                "seal_numbers": [f"{carrier['code'][:2]}{draws.randrange(rng, 10**6, 10**7)}"],
                 "size_type": size,
             })
         conveyance = {
             "carrier_code": carrier["code"], "vessel_imo": imo, "vessel_name": vessel,
-            "voyage": f"{rng.randrange(100, 600)}{rng.choice('WE')}", "flight_number": None,
+            "voyage": f"{draws.randrange(rng, 100, 600)}{draws.choice(rng, 'WE')}", "flight_number": None,
         }
         if house:
-            fw = rng.choice(self.tables.forwarders)
-            document = {"type": "HOUSE_BL", "number": f"{fw['code']}{loading[2:]}{rng.randrange(10**7, 10**8)}",
+            fw = draws.choice(rng, self.tables.forwarders)
+            document = {"type": "HOUSE_BL", "number": f"{fw['code']}{loading[2:]}{draws.randrange(rng, 10**7, 10**8)}",
                         "master_number": mbl}
             filer = self.filers[f"forwarders/{fw['code']}"]
         else:
@@ -99,13 +100,13 @@ class DocumentMaker:
                 "lcl": lcl}
 
     def air(self, loading: str, rng: random.Random) -> dict[str, Any]:
-        airline = rng.choice(self.tables.airlines)
-        mawb = make_awb(int(airline["awb_prefix"]), rng.randrange(10**6, 10**7))
+        airline = draws.choice(rng, self.tables.airlines)
+        mawb = make_awb(int(airline["awb_prefix"]), draws.randrange(rng, 10**6, 10**7))
         conveyance = {"carrier_code": airline["code"], "vessel_imo": None, "vessel_name": None, "voyage": None,
-                      "flight_number": f"{airline['code']}{rng.randrange(100, 9999)}"}
+                      "flight_number": f"{airline['code']}{draws.randrange(rng, 100, 9999)}"}
         if rng.random() < 0.65:
-            fw = rng.choice(self.tables.forwarders)
-            document = {"type": "HOUSE_AWB", "number": f"{fw['code']}{loading[2:]}{rng.randrange(10**6, 10**7)}",
+            fw = draws.choice(rng, self.tables.forwarders)
+            document = {"type": "HOUSE_AWB", "number": f"{fw['code']}{loading[2:]}{draws.randrange(rng, 10**6, 10**7)}",
                         "master_number": mawb}
             filer = self.filers[f"forwarders/{fw['code']}"]
         else:
@@ -114,24 +115,24 @@ class DocumentMaker:
         return {"document": document, "conveyance": conveyance, "containers": [], "filer": filer}
 
     def road(self, origin: str, rng: random.Random) -> dict[str, Any]:
-        haulier = rng.choice(self.tables.road_carriers)
-        plate = f"{origin} {rng.randrange(10, 99)} {''.join(rng.choice('ABCDEFGHKLMNPRSTUVZ') for _ in range(3))} {rng.randrange(100, 999)}"
+        haulier = draws.choice(rng, self.tables.road_carriers)
+        plate = f"{origin} {draws.randrange(rng, 10, 99)} {''.join(draws.choice(rng, 'ABCDEFGHKLMNPRSTUVZ') for _ in range(3))} {draws.randrange(rng, 100, 999)}"
         conveyance = {"carrier_code": haulier["code"], "vessel_imo": None, "vessel_name": None,
                       "voyage": plate, "flight_number": None}
-        document = {"type": "CMR", "number": f"CMR{origin}{rng.randrange(10**7, 10**8)}", "master_number": None}
+        document = {"type": "CMR", "number": f"CMR{origin}{draws.randrange(rng, 10**7, 10**8)}", "master_number": None}
         return {"document": document, "conveyance": conveyance, "containers": [],
                 "filer": self.filers[f"road_carriers/{haulier['code']}"]}
 
     def rail(self, origin: str, n_containers: int, rng: random.Random) -> dict[str, Any]:
-        operator = rng.choice(self.tables.rail_operators)
+        operator = draws.choice(rng, self.tables.rail_operators)
         conveyance = {"carrier_code": operator["code"], "vessel_imo": None, "vessel_name": None,
-                      "voyage": f"{origin}-EU {rng.randrange(10000, 99999)}", "flight_number": None}
+                      "voyage": f"{origin}-EU {draws.randrange(rng, 10000, 99999)}", "flight_number": None}
         containers = []
         for _ in range(n_containers):
-            size, _cap = rng.choice((DRY_40, HC_40, HC_40))
-            containers.append({"number": make_container(rng.choice(_LESSORS), rng.randrange(0, 10**6)),
-                               "seal_numbers": [f"RW{rng.randrange(10**6, 10**7)}"], "size_type": size})
-        document = {"type": "CIM", "number": f"{operator['code']}{rng.randrange(10**8, 10**9)}", "master_number": None}
+            size, _cap = draws.choice(rng, (DRY_40, HC_40, HC_40))
+            containers.append({"number": make_container(draws.choice(rng, _LESSORS), draws.randrange(rng, 0, 10**6)),
+                               "seal_numbers": [f"RW{draws.randrange(rng, 10**6, 10**7)}"], "size_type": size})
+        document = {"type": "CIM", "number": f"{operator['code']}{draws.randrange(rng, 10**8, 10**9)}", "master_number": None}
         return {"document": document, "conveyance": conveyance, "containers": containers,
                 "filer": self.filers[f"rail_operators/{operator['code']}"]}
 
@@ -144,8 +145,8 @@ def add_containers(containers: list[dict[str, Any]], total_kg: float, rng: rando
     prefix = containers[0]["seal_numbers"][0][:2] if containers[0]["seal_numbers"] else "SL"
     while total_kg > 0.95 * sum(container_capacity(c["size_type"]) for c in containers) and len(containers) < 60:
         containers.append({
-            "number": make_container(rng.choice(_LESSORS), rng.randrange(0, 10**6)),
-            "seal_numbers": [f"{prefix}{rng.randrange(10**6, 10**7)}"],
+            "number": make_container(draws.choice(rng, _LESSORS), draws.randrange(rng, 0, 10**6)),
+            "seal_numbers": [f"{prefix}{draws.randrange(rng, 10**6, 10**7)}"],
             "size_type": size,
         })
 

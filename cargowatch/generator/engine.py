@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from cargowatch.generator import draws
 from cargowatch.generator.config import INVALID_CODES, GeneratorConfig
 from cargowatch.generator.documents import (
     DocumentMaker,
@@ -223,7 +224,7 @@ class ManifestGenerator:
             candidate = self.pool.draw(rng, aeo="TRUSTED_TRADER" in wanted)
             lanes = [ln for ln in candidate.lanes if not need or ln.mode in need]
             if lanes:
-                consignee, lane = candidate, rng.choice(lanes)
+                consignee, lane = candidate, draws.choice(rng, lanes)
         assert consignee is not None and lane is not None
         destination = consignee.trader.country
         supplier = lane.supplier
@@ -245,7 +246,7 @@ class ManifestGenerator:
             lcl = house and rng.random() < 0.5
             n_containers = 1 if lcl else _pick(rng, _CONTAINERS_PER_BL)
         elif mode == "RAIL":
-            n_containers = rng.choice((1, 1, 2))
+            n_containers = draws.choice(rng, (1, 1, 2))
         chapters = lane.chapters
         if plan.embargo and plan.goods_origin in self.tables.embargo_chapters:
             chapters = self.tables.embargo_chapters[plan.goods_origin] or chapters
@@ -278,7 +279,7 @@ class ManifestGenerator:
         goods = []
         for n, share in enumerate(shares):
             for _ in range(5):
-                code = self.catalogue.subheading(rng.choice(chapters), rng)
+                code = self.catalogue.subheading(draws.choice(rng, chapters), rng)
                 if mode != "AIR" or not self.catalogue.heavy(code):
                     break
             goods.append(self._line(n + 1, code, total_kg * share / total_share, currency, origin, rng))
@@ -330,10 +331,10 @@ class ManifestGenerator:
         if r < 0.35:
             parties.append(_party("NOTIFY", consignee.trader))
         elif r < 0.6:
-            parties.append(_party("NOTIFY", rng.choice(self.brokers[destination]), with_aeo=False))
+            parties.append(_party("NOTIFY", draws.choice(rng, self.brokers[destination]), with_aeo=False))
         if rng.random() < 0.12:
             makers = self.pool.suppliers.get(supplier.country) or [supplier]
-            parties.append(_party("MANUFACTURER", rng.choice(makers), with_aeo=False))
+            parties.append(_party("MANUFACTURER", draws.choice(rng, makers), with_aeo=False))
         if rng.random() < 0.06:
             parties.append(_party("SELLER", supplier))
         if rng.random() < 0.06:
@@ -415,7 +416,7 @@ class ManifestGenerator:
         # One light package type carrying tens of tonnes.
         g = goods[rng.randrange(len(goods))]
         g["packages"] = 1
-        g["package_type"] = rng.choice(("CT", "BX", "BG"))
+        g["package_type"] = draws.choice(rng, ("CT", "BX", "BG"))
         g["gross_weight_kg"] = round(rng.uniform(25000, 80000), 1)
         g["value_amount"] = max(1.0, cat.amount(g["gross_weight_kg"] * cat.unit_value_usd(g["hs_code"][:6], rng), currency))
         return "overweight_package"
@@ -426,7 +427,7 @@ class ManifestGenerator:
         variant, how = name_variant(listed.name, listed.kind, rng)
         role = _pick(rng, _WATCH_ROLES)
         # Listed parties without a known country trade from the usual diversion hubs.
-        country = listed.country if listed.country in self.ref.countries else rng.choice(("AE", "TR", "HK", "CN", "MY"))
+        country = listed.country if listed.country in self.ref.countries else draws.choice(rng, ("AE", "TR", "HK", "CN", "MY"))
         trader = self.factory.trader(country, (), rng, trader_id=listed.party_id, name=variant)
         party = _party(role, trader, with_aeo=False)
         for n, p in enumerate(parties):
@@ -508,12 +509,12 @@ class ManifestGenerator:
             return "quantity_corrected"
         if r < 0.75 and m["containers"]:
             c = m["containers"][rng.randrange(len(m["containers"]))]
-            c["seal_numbers"] = [c["seal_numbers"][0][:2] + str(rng.randrange(10**6, 10**7))]
+            c["seal_numbers"] = [c["seal_numbers"][0][:2] + str(draws.randrange(rng, 10**6, 10**7))]
             return "seal_corrected"
         destination = next(p for p in m["parties"] if p["role"] == "CONSIGNEE")["address"]["country"]
         brokers = self.brokers.get(destination)
         if brokers and not (watch and watch.party_role == "NOTIFY"):
-            notify = _party("NOTIFY", rng.choice(brokers), with_aeo=False)
+            notify = _party("NOTIFY", draws.choice(rng, brokers), with_aeo=False)
             for n, p in enumerate(m["parties"]):
                 if p["role"] == "NOTIFY":
                     m["parties"][n] = notify
@@ -529,7 +530,7 @@ class ManifestGenerator:
         if rng.random() < 0.5 and not (watch and watch.party_role == "CONSIGNEE"):
             country = parties[consignee_index]["address"]["country"]
             candidates = self.pool.by_country.get(country)
-            other = rng.choice(candidates).trader if candidates else self.factory.trader(country, (), rng)
+            other = draws.choice(rng, candidates).trader if candidates else self.factory.trader(country, (), rng)
             parties[consignee_index] = _party("CONSIGNEE", other)
             for n, p in enumerate(parties):
                 if p["role"] in ("NOTIFY", "BUYER") and not (watch and p["name"] == watch.variant):

@@ -14,6 +14,7 @@ import re
 from bisect import bisect
 from itertools import accumulate
 
+from cargowatch.generator import draws
 from cargowatch.generator.tables import ChapterProfile, WorldTables
 from enrichers.refdata import ReferenceData
 
@@ -73,10 +74,10 @@ class GoodsCatalogue:
         return self._chapter_list[bisect(self._chapter_cum, rng.random() * self._chapter_cum[-1])]
 
     def subheading(self, chapter: str, rng: random.Random) -> str:
-        return rng.choice(self.chapters[chapter].subheadings)
+        return draws.choice(rng, self.chapters[chapter].subheadings)
 
     def strategic_subheading(self, rng: random.Random) -> str:
-        return rng.choice(self.tables.dual_use_subheadings)
+        return draws.choice(rng, self.tables.dual_use_subheadings)
 
     def profile(self, code: str) -> ChapterProfile:
         """The goods profile of a code: its heading's exception, else its chapter's."""
@@ -88,8 +89,8 @@ class GoodsCatalogue:
         if r < 0.7:
             return code
         if r < 0.9:
-            return code + f"{rng.randrange(0, 100, 10):02d}"
-        return code + f"{rng.randrange(0, 100, 10):02d}00"
+            return code + f"{draws.randrange(rng, 0, 10) * 10:02d}"
+        return code + f"{draws.randrange(rng, 0, 10) * 10:02d}00"
 
     # -- descriptions -----------------------------------------------------------
     def hs_text(self, code: str) -> str:
@@ -107,7 +108,7 @@ class GoodsCatalogue:
         if words and rng.random() < 0.8:
             # The product word names the heading's goods, so it is paired with the
             # heading's text: a subheading's text could contradict it.
-            word = rng.choice(words)
+            word = draws.choice(rng, words)
             text = f"{word[0].upper()}{word[1:]} - {self.hs_text(heading)}"
         else:
             text = self.hs_text(code)
@@ -129,7 +130,7 @@ class GoodsCatalogue:
 
     # -- packing and value ------------------------------------------------------
     def package_type(self, code: str, rng: random.Random) -> str:
-        return rng.choice(self.profile(code).packages)
+        return draws.choice(rng, self.profile(code).packages)
 
     def pack(self, code: str, package_type: str, kg: float, rng: random.Random) -> tuple[int, float]:
         """Packages holding about ``kg`` of these goods, and what they then weigh: a line

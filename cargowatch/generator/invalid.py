@@ -12,6 +12,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from cargowatch.generator import draws
 from enrichers.refdata import ReferenceData
 from schemas.validation.checkdigits import awb_check_digit, imo_check_digit, iso6346_check_digit
 
@@ -30,7 +31,7 @@ _PLACEHOLDERS = ("UNKNOWN", "n/a", "-", "SAME AS CONSIGNEE", "Unknown consignee"
 
 
 def _wrong_digit(right: int, rng: random.Random) -> str:
-    return str((right + rng.randrange(1, 10)) % 10)
+    return str((right + draws.randrange(rng, 1, 10)) % 10)
 
 
 def _container(m: Manifest, rng: random.Random, ref: ReferenceData) -> str:
@@ -84,7 +85,7 @@ def _hs(m: Manifest, rng: random.Random, ref: ReferenceData) -> str:
 
 
 def _country(m: Manifest, rng: random.Random, ref: ReferenceData) -> str:
-    bad = rng.choice([c for c in _BAD_COUNTRIES if c not in ref.countries])
+    bad = draws.choice(rng, [c for c in _BAD_COUNTRIES if c not in ref.countries])
     if rng.random() < 0.6:
         i = rng.randrange(len(m["goods"]))
         m["goods"][i]["origin_country"] = bad
@@ -95,11 +96,11 @@ def _country(m: Manifest, rng: random.Random, ref: ReferenceData) -> str:
 
 
 def _locode(m: Manifest, rng: random.Random, ref: ReferenceData) -> str:
-    field = rng.choice(("loading_port", "discharge_port"))
+    field = draws.choice(rng, ("loading_port", "discharge_port"))
     code = m["route"][field]
     for _ in range(200):
         letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-        candidate = code[:2] + "".join(rng.choice(letters) for _ in range(3))
+        candidate = code[:2] + "".join(draws.choice(rng, letters) for _ in range(3))
         if candidate not in ref.ports:
             m["route"][field] = candidate
             return f"route.{field}"
@@ -109,13 +110,13 @@ def _locode(m: Manifest, rng: random.Random, ref: ReferenceData) -> str:
 
 def _currency(m: Manifest, rng: random.Random, ref: ReferenceData) -> str:
     i = rng.randrange(len(m["goods"]))
-    m["goods"][i]["value_currency"] = rng.choice([c for c in _BAD_CURRENCIES if c not in ref.currencies])
+    m["goods"][i]["value_currency"] = draws.choice(rng, [c for c in _BAD_CURRENCIES if c not in ref.currencies])
     return f"goods[{i}].value_currency"
 
 
 def _vague(m: Manifest, rng: random.Random, ref: ReferenceData) -> str:
     i = rng.randrange(len(m["goods"]))
-    m["goods"][i]["description"] = rng.choice(_VAGUE)
+    m["goods"][i]["description"] = draws.choice(rng, _VAGUE)
     return f"goods[{i}].description"
 
 
@@ -124,11 +125,11 @@ def _party_name(m: Manifest, rng: random.Random, ref: ReferenceData) -> str:
     notify = [i for i, p in enumerate(parties) if p["role"] == "NOTIFY"]
     if notify and rng.random() < 0.6:
         i = notify[0]
-        parties[i]["name"] = rng.choice(("SAME AS CONSIGNEE", "same as consignee"))
+        parties[i]["name"] = draws.choice(rng, ("SAME AS CONSIGNEE", "same as consignee"))
         return f"parties[{i}].name"
     roles = [i for i, p in enumerate(parties) if p["role"] in ("CONSIGNEE", "CONSIGNOR")]
-    i = rng.choice(roles)
-    parties[i]["name"] = rng.choice(_PLACEHOLDERS[:3] + _PLACEHOLDERS[4:])
+    i = draws.choice(rng, roles)
+    parties[i]["name"] = draws.choice(rng, _PLACEHOLDERS[:3] + _PLACEHOLDERS[4:])
     return f"parties[{i}].name"
 
 
@@ -140,7 +141,7 @@ def _required(m: Manifest, rng: random.Random, ref: ReferenceData) -> str:
         return "parties"
     role = "CONSIGNEE" if r < 0.7 else "CONSIGNOR"
     i = next(i for i, p in enumerate(parties) if p["role"] == role)
-    parties[i]["name"] = rng.choice(("", "   "))
+    parties[i]["name"] = draws.choice(rng, ("", "   "))
     return f"parties[{i}].name"
 
 
@@ -153,7 +154,7 @@ def _quantity(m: Manifest, rng: random.Random, ref: ReferenceData) -> str:
         m["total_packages"] = sum(g["packages"] for g in goods) or 1
         return f"goods[{i}].packages"
     if r < 0.6:
-        goods[i]["gross_weight_kg"] = rng.choice((0.0, -goods[i]["gross_weight_kg"]))
+        goods[i]["gross_weight_kg"] = draws.choice(rng, (0.0, -goods[i]["gross_weight_kg"]))
         return f"goods[{i}].gross_weight_kg"
     m["total_gross_weight_kg"] = round(m["total_gross_weight_kg"] * rng.uniform(1.5, 3.0) + 10, 1)
     return "total_gross_weight_kg"
@@ -179,14 +180,14 @@ def _schema(m: Manifest, rng: random.Random, ref: ReferenceData) -> str:
         del m["route"]
         return "route"
     if r < 0.5:
-        m["mode"] = rng.choice(("VESSEL", "OCEAN", "TRUCK"))
+        m["mode"] = draws.choice(rng, ("VESSEL", "OCEAN", "TRUCK"))
         return "mode"
     if r < 0.75:
         i = rng.randrange(len(m["goods"]))
         m["goods"][i]["packages"] = f"{m['goods'][i]['packages']} cartons"
         return f"goods[{i}].packages"
     if r < 0.9:
-        m["filed_at"] = rng.choice(("28/02/2026 14:00", "yesterday", "2026-13-45T25:00:00Z"))
+        m["filed_at"] = draws.choice(rng, ("28/02/2026 14:00", "yesterday", "2026-13-45T25:00:00Z"))
         return "filed_at"
     del m["goods"]
     return "goods"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from cargowatch.generator import draws
 from cargowatch.generator.tables import WorldTables
 from enrichers.refdata import ReferenceData
 
@@ -55,8 +56,8 @@ class RoutePlanner:
         """A route of ``mode`` from a country of origin to an EU destination country."""
         o = self.tables.origins[origin]
         d = self.tables.destinations[destination]
-        loading = loading or rng.choice(o.ports[mode])
-        discharge = rng.choice(d.ports[mode])
+        loading = loading or draws.choice(rng, o.ports[mode])
+        discharge = draws.choice(rng, d.ports[mode])
         hubs: list[str] = []
         if mode == "SEA":
             if o.hubs:
@@ -67,7 +68,7 @@ class RoutePlanner:
             hours = rng.uniform(lo, hi) * 24 + 36 * len(hubs)
         elif mode == "AIR":
             if origin in _FAR and rng.random() < 0.3 and self.air_hubs:
-                hubs = [rng.choice(self.air_hubs)]
+                hubs = [draws.choice(rng, self.air_hubs)]
                 hubs = [h for h in hubs if self._country(h) not in (origin, destination)]
             hours = rng.uniform(8, 16) if origin in _FAR else rng.uniform(2, 9)
             hours += rng.uniform(4, 20) * len(hubs)
@@ -98,11 +99,11 @@ class RoutePlanner:
             variants.append("northern_rail_corridor")
         if d.ports["AIR"]:
             variants.append("embargoed_airport")
-        variant = rng.choice(variants)
+        variant = draws.choice(rng, variants)
         if variant == "diverted_origin":
-            country = rng.choice([c for c, hubs in t.embargo_diversion.items() if hubs])
-            hub = rng.choice(t.embargo_diversion[country])
-            discharge = rng.choice(d.ports["SEA"])
+            country = draws.choice(rng, [c for c, hubs in t.embargo_diversion.items() if hubs])
+            hub = draws.choice(rng, t.embargo_diversion[country])
+            discharge = draws.choice(rng, d.ports["SEA"])
             days = rng.uniform(8, 30)
             return RoutePlan(
                 "SEA", hub, discharge, [], list(dict.fromkeys([country, hub[:2], destination])),
@@ -110,9 +111,9 @@ class RoutePlanner:
                 embargo={"variant": variant, "country": country, "field": "goods.origin_country"},
             )
         if variant == "embargoed_loading":
-            country = rng.choice([c for c, ports in t.embargo_ports["SEA"].items() if ports])
-            loading = rng.choice(t.embargo_ports["SEA"][country])
-            discharge = rng.choice(d.ports["SEA"])
+            country = draws.choice(rng, [c for c, ports in t.embargo_ports["SEA"].items() if ports])
+            loading = draws.choice(rng, t.embargo_ports["SEA"][country])
+            discharge = draws.choice(rng, d.ports["SEA"])
             return RoutePlan(
                 "SEA", loading, discharge, [], [country, destination], rng.uniform(6, 30) * 24,
                 goods_origin=country,
@@ -120,27 +121,27 @@ class RoutePlanner:
             )
         if variant == "embargoed_transshipment":
             # Ordinary goods from a normal origin, but relayed in an embargoed port.
-            origin = rng.choice([c for c, o in t.origins.items() if o.ports["SEA"] and c in _FAR])
-            country = rng.choice([c for c, ports in t.embargo_ports["SEA"].items() if ports and c in ("IR", "SY", "RU")])
-            hub = rng.choice(t.embargo_ports["SEA"][country])
-            loading = rng.choice(t.origins[origin].ports["SEA"])
-            discharge = rng.choice(d.ports["SEA"])
+            origin = draws.choice(rng, [c for c, o in t.origins.items() if o.ports["SEA"] and c in _FAR])
+            country = draws.choice(rng, [c for c, ports in t.embargo_ports["SEA"].items() if ports and c in ("IR", "SY", "RU")])
+            hub = draws.choice(rng, t.embargo_ports["SEA"][country])
+            loading = draws.choice(rng, t.origins[origin].ports["SEA"])
+            discharge = draws.choice(rng, d.ports["SEA"])
             return RoutePlan(
                 "SEA", loading, discharge, [hub], [origin, country, destination], rng.uniform(30, 45) * 24,
                 goods_origin=origin,
                 embargo={"variant": variant, "country": country, "field": "route.transshipment_ports"},
             )
         if variant == "northern_rail_corridor":
-            loading = rng.choice(t.origins["CN"].ports["RAIL"])
-            discharge = rng.choice(d.ports["RAIL"])
+            loading = draws.choice(rng, t.origins["CN"].ports["RAIL"])
+            discharge = draws.choice(rng, d.ports["RAIL"])
             routing = list(dict.fromkeys(["CN", "KZ", "RU", "BY", "PL", destination]))
             return RoutePlan(
                 "RAIL", loading, discharge, [], routing, rng.uniform(14, 20) * 24, goods_origin="CN",
-                embargo={"variant": variant, "country": rng.choice(["RU", "BY"]), "field": "route.routing_countries"},
+                embargo={"variant": variant, "country": draws.choice(rng, ["RU", "BY"]), "field": "route.routing_countries"},
             )
-        country = rng.choice([c for c, ports in t.embargo_ports["AIR"].items() if ports])
-        loading = rng.choice(t.embargo_ports["AIR"][country])
-        discharge = rng.choice(d.ports["AIR"])
+        country = draws.choice(rng, [c for c, ports in t.embargo_ports["AIR"].items() if ports])
+        loading = draws.choice(rng, t.embargo_ports["AIR"][country])
+        discharge = draws.choice(rng, d.ports["AIR"])
         return RoutePlan(
             "AIR", loading, discharge, [], [country, destination], rng.uniform(4, 12), goods_origin=country,
             embargo={"variant": variant, "country": country, "field": "route.loading_port"},

@@ -20,6 +20,7 @@ from itertools import accumulate
 from faker import Faker
 from unidecode import unidecode
 
+from cargowatch.generator import draws
 from cargowatch.generator.tables import WorldTables
 from enrichers.refdata import ReferenceData
 
@@ -218,7 +219,7 @@ class TraderFactory:
     def next_id(self, country: str, rng: random.Random) -> str:
         """An EORI-style identifier: country code and 12 digits, unique per factory."""
         self._serial += 1
-        return f"{country}{rng.randrange(10**11, 10**12)}{self._serial % 10}"
+        return f"{country}{draws.randrange(rng, 10**11, 10**12)}{self._serial % 10}"
 
     def company_name(
         self, country: str, chapters: tuple[str, ...], rng: random.Random, native: bool | None = None
@@ -229,27 +230,27 @@ class TraderFactory:
         if native is None:
             native = parts.native and rng.random() < self.native_script_share
         if native:
-            return rng.choice(parts.companies)
+            return draws.choice(rng, parts.companies)
         if parts.native:
             # Latin-script trading names as these firms file them: city, stem, trade, form.
-            stem = unidecode(rng.choice(parts.surnames)).strip().title() or "Hua"
+            stem = unidecode(draws.choice(rng, parts.surnames)).strip().title() or "Hua"
             city = self._city(country, rng, big=True)
-            return f"{city} {stem} {rng.choice(industry)} {rng.choice(forms)}"
+            return f"{city} {stem} {draws.choice(rng, industry)} {draws.choice(rng, forms)}"
         r = rng.random()
         if r < 0.45:
-            name = rng.choice(parts.companies)
+            name = draws.choice(rng, parts.companies)
             if not _LEGAL_TAIL.search(name):
-                name = f"{name} {rng.choice(forms)}"
+                name = f"{name} {draws.choice(rng, forms)}"
             return name
         if r < 0.85:
-            return f"{rng.choice(parts.surnames)} {rng.choice(industry)} {rng.choice(forms)}"
-        return f"{rng.choice(parts.surnames)} & {rng.choice(parts.surnames)} {rng.choice(forms)}"
+            return f"{draws.choice(rng, parts.surnames)} {draws.choice(rng, industry)} {draws.choice(rng, forms)}"
+        return f"{draws.choice(rng, parts.surnames)} & {draws.choice(rng, parts.surnames)} {draws.choice(rng, forms)}"
 
     def _city(self, country: str, rng: random.Random, big: bool = False) -> str:
         big_cities = self._big_cities.get(country)
         if big_cities and (big or rng.random() < 0.5):
-            return rng.choice(big_cities)
-        return rng.choice(self.parts(country).cities)
+            return draws.choice(rng, big_cities)
+        return draws.choice(rng, self.parts(country).cities)
 
     def trader(
         self,
@@ -262,7 +263,7 @@ class TraderFactory:
     ) -> Trader:
         parts = self.parts(country)
         native = parts.native and name is None and rng.random() < self.native_script_share
-        street = rng.choice(parts.streets)
+        street = draws.choice(rng, parts.streets)
         if not native:
             street = unidecode(street)
         tid = trader_id or self.next_id(country, rng)
@@ -272,14 +273,14 @@ class TraderFactory:
             country=country,
             street=street,
             city=self._city(country, rng),
-            postcode=rng.choice(parts.postcodes) if rng.random() < 0.9 else None,
+            postcode=draws.choice(rng, parts.postcodes) if rng.random() < 0.9 else None,
             aeo_certificate=f"{country}AEOF{tid[-7:]}" if aeo else None,
             chapters=chapters,
         )
 
     def person_name(self, country: str, rng: random.Random) -> str:
         parts = self.parts(country)
-        name = rng.choice(parts.people)
+        name = draws.choice(rng, parts.people)
         return name if parts.native and rng.random() < self.native_script_share else unidecode(name)
 
 
@@ -322,7 +323,7 @@ class TraderPool:
         n_aeo = round(n_consignees * aeo_share)
         for i in range(n_consignees):
             country = dest_codes[bisect(dest_cum, rng.random() * dest_cum[-1])]
-            lanes = [self._lane(country, rng) for _ in range(rng.choice((1, 1, 2, 2, 3, 4)))]
+            lanes = [self._lane(country, rng) for _ in range(draws.choice(rng, (1, 1, 2, 2, 3, 4)))]
             chapters = tuple(dict.fromkeys(c for lane in lanes for c in lane.chapters))
             trader = factory.trader(country, chapters, rng, aeo=i < n_aeo)
             self.consignees.append(Consignee(trader, lanes))
@@ -355,7 +356,7 @@ class TraderPool:
         """A supplier from a country weighted by its trade share, and a mode that fits."""
         while True:
             origin = self._origin_codes[bisect(self._origin_cum, rng.random() * self._origin_cum[-1])]
-            supplier = rng.choice(self.suppliers[origin])
+            supplier = draws.choice(rng, self.suppliers[origin])
             mode = self._mode_for(origin, dest, supplier.chapters, rng)
             if mode:
                 return Lane(supplier, mode, supplier.chapters)
