@@ -5,6 +5,7 @@ archive flush and the Kafka commit."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import msgspec
@@ -18,6 +19,16 @@ from schemas.model import Manifest
 from sinks.archive import ArchiveSink, scan_screened
 from streams.context import build_context
 from streams.pipeline import ScreeningPipeline
+
+
+class _DiesAfterFlush(ArchiveSink):
+    """The archive is written, then the worker dies before the batch's Kafka commit."""
+
+    def flush(self) -> None:
+        had_rows = bool(self._range)
+        super().flush()
+        if had_rows:
+            raise RuntimeError("worker killed between the archive flush and the commit")
 
 
 def _lines(start: int, n: int) -> list[bytes]:
@@ -72,17 +83,20 @@ async def test_archive_holds_each_result_once_across_a_crash(
 
     # a worker that archives the next batch, then dies before committing it
     await produce_lines(settings, _lines(10, 5))
-    crashing = ScreeningPipeline(settings, ctx, sinks=[ArchiveSink(archive)])
+    crashing = ScreeningPipeline(settings, ctx, sinks=[_DiesAfterFlush(archive)])
     await crashing.start()
-
-    async def die(*args, **kwargs):
-        raise RuntimeError("worker killed between the archive flush and the commit")
-
-    crashing.producer.send_offsets_to_transaction = die  # type: ignore[union-attr,method-assign]
     task = asyncio.create_task(crashing.run())
-    done, _ = await asyncio.wait({task}, timeout=60)
-    assert done and isinstance(task.exception(), RuntimeError)
-    await crashing.stop()
+    deadline = asyncio.get_running_loop().time() + 60
+    while scan_screened(archive).collect().height == screened.height and not task.done():
+        assert asyncio.get_running_loop().time() < deadline, "the crashing worker never flushed"
+        await asyncio.sleep(0.1)
+    crashing.request_stop()
+    await asyncio.wait({task}, timeout=30)
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(BaseException):
+        await crashing.stop()
+    assert crashing.stats.received == 0, "the batch was committed although its sink failed"
     flushed_before_crash = scan_screened(archive).collect().height
     assert flushed_before_crash > screened.height  # the archive got the batch, Kafka did not
 

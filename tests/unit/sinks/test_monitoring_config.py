@@ -138,7 +138,9 @@ def test_alert_rules_use_only_our_metrics_and_labels() -> None:
 
 def _require_promtool() -> None:
     # a real part, never skipped (design principle 6)
-    assert PROMTOOL, "promtool not found: apt-get install -y prometheus (the Debian package ships it)"
+    assert PROMTOOL, (
+        "promtool not found: apt-get install -y prometheus (the Debian package ships it)"
+    )
 
 
 def test_promtool_checks_rules_and_config() -> None:
