@@ -59,12 +59,28 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_Output = tuple[str, int, bytes | None, bytes | None, list]
+"""(topic, input partition, key, value, headers) of one record to send."""
+
+
+@dataclass
+class _Prepared:
+    """A screened batch ready to commit: its outcome, encoded outputs and next offsets."""
+
+    outcome: BatchOutcome
+    outputs: list[_Output]
+    offsets: dict[TopicPartition, int]
+
+
 class _Rebalance(ConsumerRebalanceListener):
     def __init__(self, pipeline: ScreeningPipeline):
         self.pipeline = pipeline
 
     async def on_partitions_revoked(self, revoked):  # noqa: D401 - aiokafka callback
         metrics.REBALANCES.inc()
+        # The batch whose transaction is in flight belongs to these partitions: let it
+        # commit (or fail) before they move, so the next owner starts after it.
+        await self.pipeline.drain()
 
     async def on_partitions_assigned(self, assigned):
         # aiokafka sets the assignment (and may fetch) before this callback finishes, so
@@ -106,6 +122,7 @@ class ScreeningPipeline:
         self._ledger_ready = asyncio.Event()
         self._fatal: BaseException | None = None
         self._partitions: dict[str, int] = {}
+        self._inflight: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
@@ -137,8 +154,12 @@ class ScreeningPipeline:
             self._partitions[topic] = len(parts)
 
     async def stop(self) -> None:
-        """Leave the group and close clients (offsets are already committed per batch)."""
+        """Finish the batch in flight, leave the group and close clients."""
         self._stopping.set()
+        try:
+            await self.drain()
+        except Exception:  # noqa: BLE001 - its offsets stay uncommitted: the batch is redone
+            log.exception("the last batch could not be committed; it will be processed again")
         for sink in self.sinks:
             sink.close()
         if self.consumer is not None:
@@ -150,29 +171,60 @@ class ScreeningPipeline:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Fetch and screen batches until ``request_stop``."""
+        """Fetch and screen batches until ``request_stop``.
+
+        Two batches overlap: while batch N's transaction commits (sinks flushed, outputs
+        sent, offsets committed), batch N+1 is fetched and screened on a worker thread.
+        Commits stay strictly in order, one at a time, each after its own effects; the
+        event loop stays free for heartbeats, fetches and /healthz while a batch is
+        screened.
+        """
         assert self.consumer is not None
         linger = self.settings.batch_linger_ms
-        while not self._stopping.is_set():
-            batches = await self.consumer.getmany(timeout_ms=linger, max_records=self.settings.batch_size)
-            records = [r for part in batches.values() for r in part]
-            if not records:
+        try:
+            while not self._stopping.is_set():
+                batches = await self.consumer.getmany(timeout_ms=linger, max_records=self.settings.batch_size)
+                records = [r for part in batches.values() for r in part]
+                if self._inflight is not None and self._inflight.done():
+                    await self.drain()  # a failed commit stops the worker now, not a batch later
+                if not records:
+                    await self._update_lag()
+                    if self._inflight is None or self._inflight.done():
+                        self.stats.last_commit_monotonic = time.monotonic()
+                    continue
+                prepared = await self._screen(records)
+                await self.drain()
+                self._inflight = asyncio.create_task(self._commit(records, prepared))
                 await self._update_lag()
-                self.stats.last_commit_monotonic = time.monotonic()
-                continue
-            await self.process(records)
-            await self._update_lag()
+        finally:
+            await self.drain()
+
+    async def drain(self) -> None:
+        """Wait for the batch in flight (if any) to commit; raises its error."""
+        task, self._inflight = self._inflight, None
+        if task is not None:
+            await task
 
     # -- one batch ---------------------------------------------------------------
     async def process(self, records: Sequence) -> BatchOutcome:
         """Screen one fetched batch and commit its effects and offsets atomically."""
+        prepared = await self._screen(records)
+        await self.drain()
+        await self._commit(records, prepared)
+        return prepared.outcome
+
+    async def _screen(self, records: Sequence) -> _Prepared:
         assert self.producer is not None and self.consumer is not None
         await self._ledger_ready.wait()
         if self._fatal is not None:
             raise RuntimeError(f"replay ledger could not be recovered: {self._fatal}") from self._fatal
         if self.refresh is not None:
             self.refresh(self.ctx)
-        now = _now()
+        # CPU-bound: on a thread, so a long batch never starves the consumer's heartbeat
+        # (a blocked loop on a busy machine got the worker expelled from the group).
+        return await asyncio.to_thread(self._screen_sync, records, _now())
+
+    def _screen_sync(self, records: Sequence, now: datetime) -> _Prepared:
         t0 = time.perf_counter()
         inbound: list[Inbound] = []
         for i, rec in enumerate(records):
@@ -183,27 +235,36 @@ class ScreeningPipeline:
         t1 = time.perf_counter()
         metrics.STAGE_SECONDS.labels("decode").observe(t1 - t0)
         outcome = screen_batch(inbound, self.ctx, now)
-        t2 = time.perf_counter()
-        metrics.STAGE_SECONDS.labels("screen").observe(t2 - t1)
-
+        outputs = self._encode_outputs(records, outcome)
+        metrics.STAGE_SECONDS.labels("screen").observe(time.perf_counter() - t1)
         offsets: dict[TopicPartition, int] = {}
         for rec in records:
             tp = TopicPartition(rec.topic, rec.partition)
             offsets[tp] = max(offsets.get(tp, -1), rec.offset + 1)
+        return _Prepared(outcome, outputs, offsets)
 
+    async def _commit(self, records: Sequence, prepared: _Prepared) -> None:
+        """One transaction: the outputs, the input offsets; the sinks flushed meanwhile and
+        always before the commit (design §4)."""
+        assert self.producer is not None
+        t0 = time.perf_counter()
+        flush: asyncio.Future[None] | None = None
         if self.sinks:
-            await asyncio.to_thread(self._flush_sinks, records, outcome)
-        t_sinks = time.perf_counter()
-        metrics.STAGE_SECONDS.labels("sinks").observe(t_sinks - t2)
-        async with self.producer.transaction():
-            await self._send_outputs(records, outcome)
-            await self.producer.send_offsets_to_transaction(offsets, self.settings.consumer_group)
-        t3 = time.perf_counter()
-        metrics.STAGE_SECONDS.labels("produce").observe(t3 - t_sinks)
-        self._account(records, outcome)
-        return outcome
+            flush = asyncio.ensure_future(asyncio.to_thread(self._flush_sinks, records, prepared.outcome))
+        try:
+            async with self.producer.transaction():
+                await self._send_outputs(prepared.outputs)
+                await self.producer.send_offsets_to_transaction(prepared.offsets, self.settings.consumer_group)
+                if flush is not None:
+                    await flush
+        finally:
+            if flush is not None and not flush.done():
+                await asyncio.wait([flush])
+        metrics.STAGE_SECONDS.labels("produce").observe(time.perf_counter() - t0)
+        self._account(records, prepared.outcome)
 
     def _flush_sinks(self, records: Sequence, outcome: BatchOutcome) -> None:
+        t0 = time.perf_counter()
         batch = SinkBatch(topic=self.topics.raw)
         for (idx, result), (_, manifest) in zip(outcome.results, outcome.screened, strict=True):
             rec = records[idx]
@@ -214,8 +275,39 @@ class ScreeningPipeline:
         for sink in self.sinks:
             sink.add(batch)
             sink.flush()
+        metrics.STAGE_SECONDS.labels("sinks").observe(time.perf_counter() - t0)
 
-    async def _send_outputs(self, records: Sequence, outcome: BatchOutcome) -> None:
+    def _encode_outputs(self, records: Sequence, outcome: BatchOutcome) -> list[_Output]:
+        """Every output record of the batch, encoded (on the screening thread)."""
+        out: list[_Output] = []
+        t = self.topics
+        screened_values = self.codec.encode_many("ScreeningResult", [r for _, r in outcome.results])
+        for (idx, result), value in zip(outcome.results, screened_values, strict=True):
+            out.append(
+                (
+                    t.screened,
+                    records[idx].partition,
+                    result.manifest_id.encode(),
+                    value,
+                    [(VERSION_HEADER, str(result.version).encode())],
+                )
+            )
+        alert_values = self.codec.encode_many("Alert", [a for _, a in outcome.alerts])
+        for (idx, alert), value in zip(outcome.alerts, alert_values, strict=True):
+            out.append((t.alerts, records[idx].partition, alert.manifest_id.encode(), value, []))
+        rejection_values = self.codec.encode_many("Rejection", [r for _, r in outcome.rejections])
+        failed_at = _now()
+        for (idx, rejection), value in zip(outcome.rejections, rejection_values, strict=True):
+            rec = records[idx]
+            key = rejection.manifest_id.encode() if rejection.manifest_id else rec.key
+            out.append((t.rejected, rec.partition, key, value, []))
+            stage = "decode" if rejection.manifest_id is None and _is_schema_only(rejection) else "validate"
+            headers = dlq_headers(stage, rejection.errors, rejection.source, failed_at)
+            out.append((t.dlq, rec.partition, rec.key, rec.value, headers))
+        return out
+
+    async def _send_outputs(self, outputs: Sequence[_Output]) -> None:
+        """Append the encoded outputs to one producer batch per topic-partition and send."""
         assert self.producer is not None
         producer = self.producer
         builders: dict[tuple[str, int], object] = {}
@@ -232,34 +324,8 @@ class ScreeningPipeline:
                 if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
                     raise ValueError(f"record of {len(value or b'')} bytes exceeds the producer batch size")
 
-        t = self.topics
-        screened_values = self.codec.encode_many("ScreeningResult", [r for _, r in outcome.results])
-        for (idx, result), value in zip(outcome.results, screened_values, strict=True):
-            rec = records[idx]
-            await append(
-                t.screened,
-                rec.partition,
-                result.manifest_id.encode(),
-                value,
-                [(VERSION_HEADER, str(result.version).encode())],
-            )
-        alert_values = self.codec.encode_many("Alert", [a for _, a in outcome.alerts])
-        for (idx, alert), value in zip(outcome.alerts, alert_values, strict=True):
-            await append(t.alerts, records[idx].partition, alert.manifest_id.encode(), value, [])
-        rejection_values = self.codec.encode_many("Rejection", [r for _, r in outcome.rejections])
-        failed_at = _now()
-        for (idx, rejection), value in zip(outcome.rejections, rejection_values, strict=True):
-            rec = records[idx]
-            key = rejection.manifest_id.encode() if rejection.manifest_id else rec.key
-            await append(t.rejected, rec.partition, key, value, [])
-            stage = "decode" if rejection.manifest_id is None and _is_schema_only(rejection) else "validate"
-            await append(
-                t.dlq,
-                rec.partition,
-                rec.key,
-                rec.value,
-                dlq_headers(stage, rejection.errors, rejection.source, failed_at),
-            )
+        for topic, partition, key, value, headers in outputs:
+            await append(topic, partition, key, value, headers)
         for (topic, part), builder in builders.items():
             if builder.record_count():
                 futures.append(await producer.send_batch(builder, topic, partition=part))

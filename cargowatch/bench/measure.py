@@ -218,6 +218,7 @@ async def measure_latency(
         auto_offset_reset="latest",
         isolation_level="read_committed",
         enable_auto_commit=False,
+        fetch_max_wait_ms=20,  # measure the pipeline, not this reader's fetch wait
     )
     await tail.start()
     # Pin the start position before anything is produced, so no result is missed.
