@@ -342,24 +342,53 @@ def _description_mismatch(goods: pl.DataFrame, ruleset: Ruleset, reference: Scor
         .explode("word")
         .filter(pl.col("word").is_not_null())
         .with_columns(singular(pl.col("word")).alias("word"))
+        .unique()
     )
-    counts = tokens.group_by("hs_chapter", "description").agg(pl.len().alias("tokens"))
-    matched = tokens.join(reference.keywords, on="word", how="inner")
-    elsewhere = (pl.col("kw_chapter") != pl.col("hs_chapter")) & pl.col("distinctive")
-    verdict = (
-        matched.group_by("hs_chapter", "description")
-        .agg(
-            (pl.col("kw_chapter") == pl.col("hs_chapter")).any().alias("fits"),
-            pl.col("kw_chapter").filter(elsewhere).mode().sort().first().alias("other"),
-            pl.col("word").filter(elsewhere).first().alias("other_word"),
+    key = ["hs_chapter", "description"]
+    # How well the description reads as each chapter: the sum of its words' weights there
+    # (a word of few chapters weighs more than one of many).
+    per_chapter = (
+        tokens.join(reference.keywords, on="word", how="inner")
+        .group_by(*key, "kw_chapter")
+        .agg(pl.col("w").sum().alias("s"), pl.col("word").sort_by("w", descending=True).first().alias("kw"))
+    )
+    if rule.reference_weight > 0:
+        # "n.e.c. in chapter 94", "of heading no. 8540": the text names its own chapter
+        # (citations after "other than" / "excluding" name what the goods are not)
+        cited = (
+            pairs.with_columns(
+                pl.col("description")
+                .str.replace_all(r"(?:other than|excluding|except|not)[^;,()]*", "")
+                .str.extract_all(r"(?:chapter|heading|subheading|item)s?(?: no\.?)? (\d{2})")
+                .list.eval(pl.element().str.extract(r"(\d{2})$", 1))
+                .alias("kw_chapter")
+            )
+            .explode("kw_chapter")
+            .filter(pl.col("kw_chapter").is_not_null())
+            .unique()
+            .select(*key, "kw_chapter", pl.lit(rule.reference_weight).alias("s"), pl.lit("(cited)").alias("kw"))
         )
+        per_chapter = (
+            pl.concat([per_chapter, cited], how="vertical_relaxed")
+            .group_by(*key, "kw_chapter")
+            .agg(pl.col("s").sum(), pl.col("kw").sort_by("s", descending=True).first())
+        )
+    declared = per_chapter.filter(pl.col("kw_chapter") == pl.col("hs_chapter")).select(*key, pl.col("s").alias("own"))
+    other = (
+        per_chapter.filter(pl.col("kw_chapter") != pl.col("hs_chapter"))
+        .sort(["s", "kw_chapter"], descending=[True, False])
+        .group_by(key, maintain_order=True)
+        .agg(pl.first("kw_chapter").alias("other"), pl.first("s").alias("other_s"), pl.first("kw").alias("other_word"))
     )
-    judged = counts.join(verdict, on=["hs_chapter", "description"], how="left").with_columns(
-        pl.col("fits").fill_null(False)
+    counts = tokens.group_by(key).agg(pl.len().alias("tokens"))
+    judged = (
+        counts.join(declared, on=key, how="left")
+        .join(other, on=key, how="left")
+        .with_columns(pl.col("own").fill_null(0.0), pl.col("other_s").fill_null(0.0))
     )
-    bad = judged.filter(~pl.col("fits") & (pl.col("tokens") >= rule.min_tokens))
-    if rule.require_other_chapter:
-        bad = bad.filter(pl.col("other").is_not_null())
+    reads_elsewhere = (pl.col("other_s") >= rule.min_other_score) & (pl.col("other_s") >= rule.margin * pl.col("own"))
+    fits_nothing = (pl.col("own") == 0) & pl.col("other").is_null() & pl.lit(not rule.require_other_chapter)
+    bad = judged.filter((pl.col("tokens") >= rule.min_tokens) & (reads_elsewhere | fits_nothing))
     if bad.is_empty():
         return
     fired = (

@@ -126,7 +126,7 @@ class ScoringReference:
     ref: ReferenceData | None
     dual_use: pl.DataFrame  # prefix, category, note
     country_risk: pl.DataFrame  # country, risk_class, class_weight
-    keywords: pl.DataFrame  # word, kw_chapter, distinctive
+    keywords: pl.DataFrame  # word, kw_chapter, distinctive, w
     benchmarks: pl.DataFrame  # BENCHMARK_SCHEMA
     versions: dict[str, str] = field(default_factory=dict)
     dual_use_pattern: str = ""  # ^(longest|...|shortest) over the prefixes
@@ -228,6 +228,8 @@ class ScoringReference:
             .filter(~pl.col("word").is_in(sorted(stop)))
             .group_by("word", "kw_chapter")
             .agg(pl.col("distinctive").any())
+            # weight of a word for a chapter: 1 / number of chapters it belongs to
+            .with_columns((1.0 / pl.len().over("word")).alias("w"))
         )
         return cls(
             ref=ref,

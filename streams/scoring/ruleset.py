@@ -85,7 +85,13 @@ class UndervaluationRule(_Rule):
 
 
 class DescriptionMismatchRule(_Rule):
-    require_other_chapter: bool = True  # the description must fit another chapter better
+    # A description reads as a chapter by the sum of its words' weights there (1 / number
+    # of chapters the word belongs to). Mismatch: another chapter scores at least
+    # min_other_score and `margin` times the declared chapter's score.
+    margin: float = 2.5
+    min_other_score: float = 0.3
+    reference_weight: float = 1.0  # a chapter the description cites ("heading no. 8540")
+    require_other_chapter: bool = True  # a description that reads as no chapter is left alone
     min_tokens: int = 1
 
 
