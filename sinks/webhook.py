@@ -45,6 +45,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
@@ -241,6 +242,10 @@ class Target:
     queue: asyncio.Queue[Job]
     delivered: int = 0
     dead_lettered: int = 0
+
+    @property
+    def origin(self) -> str:
+        return _origin(self.url)
 
 
 class _Attempt(Exception):
@@ -447,7 +452,7 @@ class WebhookDelivery:
                 raise
             except Exception as exc:  # noqa: BLE001 - a sender must survive anything
                 log.error(
-                    "delivery of %s to %s failed unexpectedly: %s", job.alert_id, target.url, exc
+                    "delivery of %s to %s failed unexpectedly: %s", job.alert_id, target.origin, exc
                 )
             finally:
                 metrics.WEBHOOK_DELIVERY_SECONDS.observe(time.monotonic() - started)
@@ -505,7 +510,7 @@ class WebhookDelivery:
                     log.info(
                         "alert %s to %s: %s; retry %d in %.1fs",
                         job.alert_id,
-                        target.url,
+                        target.origin,
                         last,
                         attempt,
                         wait,
@@ -523,11 +528,11 @@ class WebhookDelivery:
         log.warning(
             "alert %s to %s dead-lettered after %d attempts: %s",
             job.alert_id,
-            target.url,
+            target.origin,
             attempt,
             last,
         )
-        await self._dead_letter(job.raw, job.alert_id, "DELIVERY", last, attempt, target.url)
+        await self._dead_letter(job.raw, job.alert_id, "DELIVERY", last, attempt, target.origin)
         target.dead_lettered += 1
         self.stats.dead_lettered += 1
         metrics.WEBHOOK_DELIVERIES.labels("dead_lettered").inc()
@@ -567,6 +572,12 @@ class WebhookDelivery:
                 log.error("alerts.dlq publish failed (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
+
+
+def _origin(url: str) -> str:
+    """Scheme and host of a URL: webhook paths often carry secrets, logs must not."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -622,3 +633,26 @@ async def serve_delivery(settings: Settings, stop: asyncio.Event | None = None) 
             await run_task
         await delivery.stop()
         await runner.cleanup()
+
+
+def run_delivery_process(settings: Settings) -> None:
+    """Run alert delivery in this process until SIGINT/SIGTERM (what ``cargowatch deliver``
+    and ``python -m sinks.webhook`` run)."""
+    import signal
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await serve_delivery(settings, stop)
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__":
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    run_delivery_process(Settings.load())

@@ -189,6 +189,8 @@ async def test_failing_endpoint_is_retried_then_dead_lettered(
     assert {h["x-error-stage"] for h in headers} == {b"deliver"}
     assert sorted(h["x-error-attempts"] for h in headers) == [b"1", b"1", b"3", b"3"]
     assert {h["x-error-message"] for h in headers} == {b"HTTP 503", b"HTTP 400"}
+    origin = receiver.url.rsplit("/hook", 1)[0].encode()
+    assert {h["x-error-target"] for h in headers} == {origin}  # no path: webhook paths carry secrets
 
 
 async def test_slow_endpoint_does_not_hold_up_other_alerts(
