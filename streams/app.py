@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import faust
+import msgspec
 from mode import Service
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cargowatch.settings import Settings
+from enrichers.traders import TraderHistory
 from enrichers.watchlist.normalize import Normalizer
 from enrichers.watchlist.store import WatchlistStore
 from schemas.codec import Codec, registry_from_settings
@@ -27,7 +29,7 @@ from sinks.archive import ArchiveSink
 from streams import metrics
 from streams.context import build_context
 from streams.pipeline import ScreeningPipeline
-from streams.reference_feeds import trader_handler, watchlist_handler
+from streams.reference_feeds import decision_handler, trader_handler, watchlist_handler
 from streams.scoring import RulesetWatcher
 from streams.screening import ScreeningContext
 from streams.tables import TopicTail
@@ -110,17 +112,17 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
     )
 
     @app.agent(decisions_topic)
-    async def decisions(stream):  # officer decisions feed PRIOR_FINDINGS and hit rates
+    async def decisions(stream):
+        """Hit rate per rule: each decision counted once across the group. (Every worker
+        also reads all decisions into its trader history through a global tail.)"""
         async for value in stream:
             try:
-                record = codec.decode("Decision", value)
-                decision = Decision(**record) if isinstance(record, dict) else None
+                decision = msgspec.convert(codec.decode("Decision", value), Decision)
             except Exception as exc:  # noqa: BLE001 - a bad decision record must not stop the agent
                 log.warning("unreadable decision record skipped: %s", exc)
                 continue
-            context = state["ctx"]
-            if decision is not None and context is not None:
-                context.history.record_decision(decision)  # type: ignore[union-attr]
+            for rule_id in decision.rule_ids or ["(none)"]:
+                metrics.DECISIONS.labels(decision.outcome, rule_id).inc()
 
     class ScreeningService(Service):
         """Runs the batch pipeline inside the Faust worker's lifecycle."""
@@ -132,6 +134,11 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
             if state["ctx"] is None:
                 state["ctx"] = await asyncio.to_thread(build_context, settings)
             ctx: ScreeningContext = state["ctx"]  # type: ignore[assignment]
+            checkpoint = Path(settings.state_dir) / "trader-history.json"
+            if checkpoint.is_file():
+                ctx.history = TraderHistory.loads(checkpoint.read_bytes())
+                log.info("trader history restored: %d traders from %s", len(ctx.history), checkpoint)
+            state["checkpoint"] = checkpoint
             await self._start_reference_tables(ctx)
             watcher = RulesetWatcher(settings.rules, initial=ctx.ruleset)
             state["rules"] = watcher
@@ -156,6 +163,7 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
             tails = [
                 TopicTail(settings, settings.topics.traders, trader_handler(ctx.traders, codec)),  # type: ignore[arg-type]
                 TopicTail(settings, settings.topics.watchlist, watchlist_handler(store, codec)),
+                TopicTail(settings, settings.topics.decisions, decision_handler(ctx.history, codec)),  # type: ignore[arg-type]
             ]
             state["tails"] = tails
             state["watchlist_store"] = store
@@ -174,6 +182,20 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
                 ctx.screener.list_versions(),
             )
 
+        def _save_history(self) -> None:
+            ctx = state["ctx"]
+            path: Path | None = state.get("checkpoint")  # type: ignore[assignment]
+            if ctx is None or path is None:
+                return
+            # Atomic: a crash mid-write leaves the previous checkpoint intact.
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(ctx.history.dumps())  # type: ignore[union-attr]
+            tmp.replace(path)
+
+        @Service.timer(30.0)
+        async def _checkpoint_history(self) -> None:
+            await asyncio.to_thread(self._save_history)
+
         async def on_stop(self) -> None:
             for tail in state.get("tails", []):  # type: ignore[union-attr]
                 tail.stop()
@@ -182,6 +204,7 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
                 pipeline.request_stop()  # type: ignore[union-attr]
                 await asyncio.sleep(0)
                 await pipeline.stop()  # type: ignore[union-attr]
+            self._save_history()
 
         @Service.task
         async def _run(self) -> None:

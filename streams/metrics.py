@@ -61,6 +61,12 @@ REBALANCES = Counter(
     "Consumer group rebalances seen by this worker.",
     registry=REGISTRY,
 )
+DECISIONS = Counter(
+    "cargowatch_decisions_total",
+    "Officer decisions on alerts, by outcome and by rule that fired (hit rate per rule).",
+    ["outcome", "rule_id"],
+    registry=REGISTRY,
+)
 LAST_COMMIT = Gauge(
     "cargowatch_last_commit_timestamp_seconds",
     "Unix time of the last committed batch (for 'no progress while lag > 0' alerts).",

@@ -8,10 +8,10 @@ import logging
 
 import msgspec
 
-from enrichers.traders import TraderRegister
+from enrichers.traders import TraderHistory, TraderRegister
 from enrichers.watchlist.store import ENTRY_COUNT, VERSION_MARKER_ID, WatchlistStore
 from schemas.codec import Codec
-from schemas.model import TraderProfile, WatchlistEntry
+from schemas.model import Decision, TraderProfile, WatchlistEntry
 from streams.tables import RecordHandler
 
 log = logging.getLogger("cargowatch.reference")
@@ -26,6 +26,16 @@ def trader_handler(register: TraderRegister, codec: Codec) -> RecordHandler:
                 register.remove(key.decode())
             return
         register.upsert(msgspec.convert(codec.decode("TraderProfile", value), TraderProfile))
+
+    return apply
+
+
+def decision_handler(history: TraderHistory, codec: Codec) -> RecordHandler:
+    """Officer decisions into the trader history (PRIOR_FINDINGS); counted once per alert."""
+
+    def apply(key: bytes | None, value: bytes | None) -> None:
+        if value is not None:
+            history.record_decision(msgspec.convert(codec.decode("Decision", value), Decision))
 
     return apply
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import typer
@@ -31,6 +32,10 @@ def worker_command(
 
     settings = load_settings(config, http_port=http_port, http_host=http_host, log_level=loglevel)
     settings.require_kafka()
+    # Topics first, so Faust's agents never start on a topic that does not exist yet.
+    from cargowatch.kafka import ensure_topics
+
+    asyncio.run(ensure_topics(settings))
     faust_app = create_app(settings)
     worker = faust.Worker(faust_app, loglevel=settings.log_level, quiet=True)
     try:
