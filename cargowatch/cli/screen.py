@@ -114,6 +114,8 @@ def screen_command(
             counts["rejected"] += len(outcome.rejections)
             counts["skipped"] += len(outcome.replays) + len(outcome.out_of_order)
     table = Table(title=f"cargowatch screen {file.name}")
+    table.add_column("")
+    table.add_column("manifests", justify="right")
     for key in ("input", "screened", "rejected", "skipped"):
         table.add_row(key, str(counts[key]))
     for lane in ("GREEN", "BLUE", "YELLOW", "RED"):
