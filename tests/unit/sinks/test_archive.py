@@ -183,3 +183,22 @@ def test_unwritable_archive_says_where(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(Exception, match="archive directory"):
         ArchiveSink(blocker / "archive")
+
+
+def test_compact_command(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cargowatch.cli import _register, app
+
+    _register()
+    sink = ArchiveSink(tmp_path)
+    sink.on_assign("manifests.raw", [0])
+    for start in range(0, 9, 3):
+        sink.add(_batch(0, range(start, start + 3), lane_of=lambda o: "RED"))
+        sink.flush()
+    result = CliRunner().invoke(app, ["archive", "compact", "--archive", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "3 files → 1" in result.output
+    assert _rows(tmp_path).height == 9
+    missing = CliRunner().invoke(app, ["archive", "compact", "--archive", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output

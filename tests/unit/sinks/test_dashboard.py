@@ -263,3 +263,47 @@ def test_alert_row_keeps_the_officer_view() -> None:
     assert row.referral == "DNL" and row.status == "OPEN"
     assert row.raised_at.startswith(str(alert.raised_at.year))
     assert alert.raised_at - datetime.now(UTC) < timedelta(seconds=5)
+
+
+def test_adduser_command_writes_a_hashed_account(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cargowatch.cli import _register, app
+
+    _register()
+    path = tmp_path / "users.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "dashboard",
+            "adduser",
+            "b.silva",
+            "--role",
+            "viewer",
+            "--name",
+            "Bea Silva",
+            "--users-file",
+            str(path),
+            "--password-stdin",
+        ],
+        input="long enough pw\n",
+    )
+    assert result.exit_code == 0, result.output
+    user = load_users(path)["b.silva"]
+    assert user.role == "viewer" and user.display_name == "Bea Silva"
+    assert authenticate(load_users(path), "b.silva", "long enough pw") is not None
+    bad = CliRunner().invoke(
+        app,
+        [
+            "dashboard",
+            "adduser",
+            "x",
+            "--role",
+            "root",
+            "--users-file",
+            str(path),
+            "--password-stdin",
+        ],
+        input="long enough pw\n",
+    )
+    assert bad.exit_code == 2 and "role must be one of" in bad.output
