@@ -6,7 +6,8 @@ from blocking keys, each weighted by the rarity of the query token that produced
 - exact tokens (``badege``);
 - the one-deletion neighbourhood of every token of 4+ letters (SymSpell-style:
   ``badge`` and ``badeg`` both reach ``badege``), which catches one typo, one missing or
-  extra letter and one transposition;
+  extra letter and one transposition; query tokens of 7+ letters also look two
+  deletions deep (``nikollai`` reaches ``nikolay``);
 - consonant skeletons (``mhmd``) for queries written in Arabic or Hebrew script;
 - adjacent words run together (``siemensag`` reaches ``Siemens AG``, ``xi jin ping``
   reaches ``Xi Jinping``).
@@ -33,6 +34,8 @@ from enrichers.watchlist.scoring import TokenStats
 
 #: Tokens this short are only matched exactly (their deletions match everything).
 MIN_FUZZY_LEN = 4
+#: Tokens this long also reach list tokens two edits away.
+MIN_DOUBLE_EDIT_LEN = 7
 
 
 def deletions(token: str) -> list[str]:
@@ -150,6 +153,7 @@ class NameIndex:
                 out.update(hit)  # list tokens one letter longer
             vocab = self._vocab
             deletes = self._deletes
+            long_token = len(token) >= MIN_DOUBLE_EDIT_LEN
             for d in deletions(token):
                 t = vocab.get(d)
                 if t is not None:
@@ -157,6 +161,12 @@ class NameIndex:
                 hit = deletes.get(d)
                 if hit is not None:
                     out.update(hit)  # substitutions and transpositions
+                if long_token:
+                    # long names carry two defects as often as one (Nikollai/Nikolay)
+                    for dd in deletions(d):
+                        hit = deletes.get(dd)
+                        if hit is not None:
+                            out.update(hit)
         if abjad and token.isalpha():
             hit = self._skeletons.get(skeleton(token))
             if hit is not None:
@@ -170,7 +180,6 @@ class NameIndex:
         max_candidates: int = 40,
         min_score: float = 0.0,
         coverage_blend: float = 0.4,
-        conflict_base: float = 0.45,
     ) -> list[int]:
         """Name positions worth scoring for ``query``: sharing at least ``min_share`` of
         its token weight and with an optimistic score bound of at least ``min_score``."""
@@ -181,9 +190,6 @@ class NameIndex:
         weight = self.stats.weight
         weighted = sorted({t: weight(t) for t in toks}.items(), key=lambda kv: -kv[1])
         total = sum(w for _, w in weighted)
-        # initials, and short parts not found as such ("den" for "der"), may still align
-        # with some name part in scoring: they never count as left over in the bound
-        solid = total
         chunks: list[np.ndarray] = []
         chunk_w: list[float] = []
         # run-together spellings, both ways ("siemensag", "xi jin ping")
@@ -213,12 +219,9 @@ class NameIndex:
             opening = remaining >= floor
             remaining -= w
             if len(tok) == 1:
-                solid -= w
                 continue  # an initial alone never makes a candidate
             tids = self.token_variants(tok, abjad)
             if not tids:
-                if len(tok) < MIN_FUZZY_LEN:
-                    solid -= w
                 continue
             if len(tids) == 1:
                 arr = self._posting(next(iter(tids)))
@@ -255,11 +258,8 @@ class NameIndex:
         coverage = np.minimum(1.0, shared_n / np.minimum(total, wn))
         overlap = np.minimum(1.0, 2 * shared_n / (total + wn))
         bound = coverage_blend * coverage + (1 - coverage_blend) * overlap
-        # both names keep unshared parts: the scorer's substitution penalty applies
-        left_q = 1 - shared / solid if solid > 0 else np.zeros_like(shared)
-        left_n = 1 - shared_n / wn
-        conflict = (left_q > 0.05) & (left_n > 0.05)
-        bound = np.where(conflict, bound * (1 - conflict_base - np.minimum(left_q, left_n)), bound)
+        # No substitution penalty here: parts not shared by blocking keys (two or more
+        # edits apart) may still align in scoring, so the bound stays optimistic.
         sel = np.flatnonzero(bound >= min_score)
         if len(sel) > max_candidates:
             sel = sel[np.argsort(-bound[sel], kind="stable")[:max_candidates]]

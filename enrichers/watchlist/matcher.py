@@ -156,7 +156,6 @@ class ScreeningIndex:
                 cfg.max_candidates,
                 threshold - cfg.candidate_margin,
                 cfg.params.coverage_blend,
-                cfg.params.conflict_base,
             )
             if query.name.strip()
             else []
