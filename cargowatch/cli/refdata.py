@@ -7,7 +7,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from cargowatch.cli import app, err
@@ -53,7 +60,7 @@ def fetch_command(
         TextColumn("[bold]{task.description:<20}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
         console=console, transient=False,
     ) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def hook(source: str, done: int, total: int | None) -> None:
             if source not in tasks:

@@ -88,6 +88,7 @@ class DocumentMaker:
             "carrier_code": carrier["code"], "vessel_imo": imo, "vessel_name": vessel,
             "voyage": f"{draws.randrange(rng, 100, 600)}{draws.choice(rng, 'WE')}", "flight_number": None,
         }
+        document: dict[str, str | None]
         if house:
             fw = draws.choice(rng, self.tables.forwarders)
             document = {"type": "HOUSE_BL", "number": f"{fw['code']}{loading[2:]}{draws.randrange(rng, 10**7, 10**8)}",
@@ -104,6 +105,7 @@ class DocumentMaker:
         mawb = make_awb(int(airline["awb_prefix"]), draws.randrange(rng, 10**6, 10**7))
         conveyance = {"carrier_code": airline["code"], "vessel_imo": None, "vessel_name": None, "voyage": None,
                       "flight_number": f"{airline['code']}{draws.randrange(rng, 100, 9999)}"}
+        document: dict[str, str | None]
         if rng.random() < 0.65:
             fw = draws.choice(rng, self.tables.forwarders)
             document = {"type": "HOUSE_AWB", "number": f"{fw['code']}{loading[2:]}{draws.randrange(rng, 10**6, 10**7)}",

@@ -8,6 +8,7 @@ building the trader pool (see :mod:`cargowatch.generator.traders`).
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from bisect import bisect
@@ -143,8 +144,9 @@ class ManifestGenerator:
         return self.pool.register()
 
     # -- the stream ----------------------------------------------------------------
-    def records(self, count: int) -> Iterator[tuple[Manifest, Label]]:
-        """``count`` records (manifests, amendments, replays, invalid filings) with labels."""
+    def records(self, count: int | None) -> Iterator[tuple[Manifest, Label]]:
+        """``count`` records (manifests, amendments, replays, invalid filings) with labels;
+        an endless stream when ``count`` is None (for live traffic, e.g. the demo)."""
         rng, rates = self.rng, self.rates
         recent_v1: list[tuple[Manifest, Label]] = []  # amendable originals
         recent: list[tuple[Manifest, Label]] = []  # replayable records
@@ -152,7 +154,7 @@ class ManifestGenerator:
         t_late = t_amend + rates.late_amendment
         t_replay = t_late + rates.replay
         t_invalid = t_replay + rates.invalid
-        for i in range(count):
+        for i in range(count) if count is not None else itertools.count():
             clock = self._start + i * self._interval + rng.random() * self._interval
             r = rng.random()
             if r < t_late and recent_v1:

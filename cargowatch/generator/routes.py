@@ -25,6 +25,9 @@ _SEA_DAYS: dict[str, tuple[int, int]] = {
 }
 _FAR = {"CN", "HK", "TW", "KR", "JP", "VN", "TH", "MY", "ID", "IN", "BD", "PK", "ZA", "BR", "AR", "CL", "MX"}
 _AIR_HUBS = ("AEDXB", "QADOH", "TRIST", "HKHKG")
+# Deep-sea services call at the big northern ports; smaller markets get a feeder from there.
+_FEEDER_HUBS = ("NLRTM", "DEHAM", "BEANR")
+_FEEDER_MARKETS = frozenset({"SE", "DK", "PL", "PT", "RO", "SI", "GR"})
 
 
 @dataclass
@@ -64,6 +67,10 @@ class RoutePlanner:
                 r = rng.random()
                 n = 0 if r < 0.45 else 1 if r < 0.9 else 2
                 hubs = [h for h in rng.sample(o.hubs, min(n, len(o.hubs))) if h not in (loading, discharge)]
+            if destination in _FEEDER_MARKETS and origin in _FAR and rng.random() < 0.5:
+                feeder = draws.choice(rng, [h for h in _FEEDER_HUBS if h in self.ref.ports])
+                if feeder not in hubs:
+                    hubs.append(feeder)
             lo, hi = _SEA_DAYS.get(origin, (14, 30))
             hours = rng.uniform(lo, hi) * 24 + 36 * len(hubs)
         elif mode == "AIR":

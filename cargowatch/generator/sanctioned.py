@@ -173,8 +173,10 @@ def name_variant(name: str, kind: str, rng: random.Random) -> tuple[str, str]:
             variant = name.replace(" ", "-", 1) if " " in name else None
     elif how == "exact":
         variant = name
-    if not variant or (variant == name and how != "exact"):
+    if not variant or (variant.upper() == name.upper() and how != "exact"):
         how, variant = "typo", _typo(name, rng)
+        while variant.upper() == name.upper():  # e.g. two equal letters swapped
+            variant = _typo(name, rng)
     # Filers write in capitals or title case.
     if rng.random() < 0.5:
         variant = variant.title() if variant.isupper() else variant.upper()
