@@ -21,6 +21,11 @@ dashboard_app = typer.Typer(
 )
 app.add_typer(dashboard_app, name="dashboard")
 console = Console(stderr=True)
+# The accounts `cargowatch demo` prints; created only with --demo-user.
+DEMO_ACCOUNTS = (
+    ("officer", "officer-demo", "officer", "Demo Officer"),
+    ("viewer", "viewer-demo", "viewer", "Demo Viewer"),
+)
 
 
 @dashboard_app.callback()
@@ -31,6 +36,12 @@ def dashboard_command(
     ),
     host: str | None = typer.Option(
         None, "--host", help="Bind address (default: setting http_host, 127.0.0.1)."
+    ),
+    demo_user: bool = typer.Option(
+        False,
+        "--demo-user",
+        help="Create the demo accounts first: officer / officer-demo (officer) and "
+        "viewer / viewer-demo (viewer). For demos only.",
     ),
     config: Path | None = ConfigOption,
 ) -> None:
@@ -43,6 +54,11 @@ def dashboard_command(
 
     settings = load_settings(config, http_host=host)
     settings.require_kafka()
+    if demo_user:
+        from sinks.dashboard import add_user, users_path
+
+        for username, password, role, name in DEMO_ACCOUNTS:
+            add_user(users_path(settings), username, password, role, name)
 
     async def serve() -> None:
         stop = asyncio.Event()
