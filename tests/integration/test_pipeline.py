@@ -145,3 +145,52 @@ async def test_replay_is_screened_once_even_after_a_restart(settings: Settings) 
     assert restarted.stats.replays == 1
     screened = await _read_all(settings, settings.topics.screened, 1)
     assert len(screened) == 1
+
+
+def _kcat(settings: Settings, topic: str) -> list[dict]:
+    """Every record of a topic read by kcat (a Kafka client we did not write), as its
+    JSON envelope: key, payload, headers, partition, offset."""
+    import json
+    import shutil
+    import subprocess
+
+    assert shutil.which("kcat"), "kcat is installed by `make system-deps` (Debian package kcat)"
+    proc = subprocess.run(
+        ["kcat", "-C", "-b", settings.kafka_bootstrap, "-t", topic, "-e", "-J", "-q",
+         "-X", "isolation.level=read_committed"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    # Avro payloads are binary: keep undecodable bytes as surrogates rather than fail.
+    return [json.loads(line.decode("utf-8", "surrogateescape")) for line in proc.stdout.splitlines() if line.strip()]
+
+
+async def test_dead_letters_and_rejections_read_back_with_kcat(settings: Settings) -> None:
+    await ensure_topics(settings)
+    codec = Codec()
+    line = _clean_manifests(settings, 1, seed=21)[0]
+    bad = msgspec.json.decode(line)
+    bad["manifest_id"] = "KCAT-BAD"
+    bad["goods"][0]["hs_code"] = "999999"
+    bad["goods"][0]["value_currency"] = "XXY"
+    key, value, framed = frame_line(msgspec.json.encode(bad), codec)
+    assert framed
+    await _produce(settings, [(key, value), (b"KCAT-GARBAGE", b"\x01not avro at all")])
+    await _run_pipeline_until(settings, build_context(settings), lambda p: p.stats.received >= 2)
+
+    dlq = {r["key"]: r for r in _kcat(settings, settings.topics.dlq)}
+    assert set(dlq) == {"KCAT-BAD", "KCAT-GARBAGE"}
+    headers = dlq["KCAT-BAD"]["headers"]  # kcat: a flat [name, value, name, value, ...] list
+    named = dict(zip(headers[::2], headers[1::2], strict=True))
+    assert set(named["x-error-codes"].split(",")) == {"HS_CODE", "CURRENCY"}
+    assert named["x-error-stage"] == "validate"
+    assert named["x-source-topic"] == settings.topics.raw
+    for header in ("x-error-message", "x-source-partition", "x-source-offset", "x-failed-at"):
+        assert named[header], header
+    garbage = dict(zip(dlq["KCAT-GARBAGE"]["headers"][::2], dlq["KCAT-GARBAGE"]["headers"][1::2], strict=True))
+    assert garbage["x-error-codes"] == "SCHEMA"
+    assert dlq["KCAT-GARBAGE"]["payload"] == "\x01not avro at all"  # original bytes untouched
+
+    rejected = {r["key"]: r for r in _kcat(settings, settings.topics.rejected)}
+    assert set(rejected) == {"KCAT-BAD", "KCAT-GARBAGE"}
