@@ -218,14 +218,13 @@ async def read_register_topic(settings: Any, timeout_s: float = 30.0) -> TraderR
 
     codec = Codec(registry_from_settings(settings.schema_registry_url))
     topic = settings.topics.traders
+    register = TraderRegister()
+    partitions = await _partitions(settings, topic)
+    if not partitions:
+        return register
     consumer = make_consumer(settings, group_id=None, enable_auto_commit=False)
     await consumer.start()
-    register = TraderRegister()
     try:
-        await consumer.topics()  # fetches cluster metadata for the unsubscribed topic
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            return register
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
@@ -254,6 +253,22 @@ async def read_register_topic(settings: Any, timeout_s: float = 30.0) -> TraderR
     finally:
         await consumer.stop()
     return register
+
+
+async def _partitions(settings: Any, topic: str) -> list[int]:
+    """Partition ids of a topic (empty when it does not exist)."""
+    from cargowatch.kafka import make_admin
+
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    for t in described:
+        if t.get("topic") == topic and not t.get("error_code"):
+            return sorted(p["partition"] for p in t.get("partitions", []))
+    return []
 
 
 # ----------------------------------------------------------------- history
