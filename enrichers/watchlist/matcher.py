@@ -123,7 +123,8 @@ class ScreeningIndex:
         threshold = cfg.threshold if threshold is None else threshold
         top = cfg.max_matches if top is None else top
         nq = self.names.normalizer.normalize(query.name)
-        key = (nq.key, nq.legal_forms, query.country, query.vessel_imo, threshold, top)
+        vessel = query.role == "VESSEL"
+        key = (nq.key, nq.legal_forms, query.country, query.vessel_imo, vessel, threshold, top)
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
