@@ -170,7 +170,8 @@ class ManifestGenerator:
                 continue
             elif t_replay <= r < t_invalid:
                 code = INVALID_CODES[rng.randrange(len(INVALID_CODES))]
-                manifest, label = self._new(i, clock, set(), MODES_FOR_CODE.get(code))
+                # A rejected filing gives its traders no screening history: not remembered.
+                manifest, label = self._new(i, clock, set(), MODES_FOR_CODE.get(code), remember=False)
                 label.invalid_path = plant_invalid(manifest, code, rng, self.ref)
                 label.invalid_code = code
                 label.risks = []
@@ -206,7 +207,7 @@ class ManifestGenerator:
 
     # -- one new filing --------------------------------------------------------------
     def _new(
-        self, i: int, clock: float, wanted: set[str], modes: tuple[str, ...] | None
+        self, i: int, clock: float, wanted: set[str], modes: tuple[str, ...] | None, remember: bool = True
     ) -> tuple[Manifest, Label]:
         rng = self.rng
         details: dict[str, str] = {}
@@ -376,7 +377,7 @@ class ManifestGenerator:
                       watchlist_entry=watch, details=details)
         if watch:
             label.risks.append("WATCHLIST_PARTY")
-        self._finish_label(manifest, label)
+        self._finish_label(manifest, label, remember)
         return manifest, label
 
     def _line(self, n: int, code: str, kg: float, currency: str, origin: str, rng: random.Random) -> dict[str, Any]:
@@ -440,7 +441,7 @@ class ManifestGenerator:
             parties.append(party)
         return WatchlistLabel(listed.list_id, listed.entry_id, listed.name, variant, how, role)
 
-    def _finish_label(self, manifest: Manifest, label: Label) -> None:
+    def _finish_label(self, manifest: Manifest, label: Label, remember: bool = True) -> None:
         """First-seen flags, NEW_TRADER and TRUSTED_TRADER from the final parties."""
         for p in manifest["parties"]:
             if p["role"] == "CONSIGNEE":
@@ -460,9 +461,10 @@ class ManifestGenerator:
         if any(p["aeo_certificate"] for p in manifest["parties"] if p["role"] in ("CONSIGNEE", "CONSIGNOR")):
             label.risks.append("TRUSTED_TRADER")
         label.risks.sort()
-        for pid in (label.consignee_id, label.consignor_id):
-            if pid:
-                self._seen.add(pid)
+        if remember:
+            for pid in (label.consignee_id, label.consignor_id):
+                if pid:
+                    self._seen.add(pid)
 
     # -- amendments -------------------------------------------------------------------
     def _amend(self, original: Manifest, original_label: Label, i: int, late: bool) -> tuple[Manifest, Label]:
