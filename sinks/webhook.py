@@ -8,7 +8,7 @@ It runs as its own process (or task), never in the screening hot path::
                   ▲                 │ full
                   └──── paused ◄────┘   (backpressure: cargowatch_webhook_consumer_paused)
 
-- **At-least-once, idempotent.** The consumer (group ``cargowatch-webhook``,
+- **At-least-once, idempotent.** The consumer (group ``<topic prefix>cargowatch-webhook``,
   ``read_committed``: only alerts of committed screening transactions) commits an offset
   only once the alert at it and every one before it was delivered or dead-lettered.
   Receivers dedupe on the ``Idempotency-Key`` header (the alert id); on our side a
@@ -284,7 +284,7 @@ class WebhookDelivery:
     """The alert delivery service. ``await start()``, then ``await run()`` until
     ``request_stop()``; ``await stop()`` commits and closes."""
 
-    def __init__(self, settings: Settings, codec: Codec | None = None, group_id: str = GROUP_ID):
+    def __init__(self, settings: Settings, codec: Codec | None = None, group_id: str | None = None):
         urls = [u.strip() for u in settings.webhook_urls.split(",") if u.strip()]
         if not urls:
             raise ConfigError(
@@ -298,7 +298,8 @@ class WebhookDelivery:
             raise ConfigError("webhook_max_attempts and webhook_queue_size must be at least 1")
         self.settings = settings
         self.codec = codec or Codec(registry_from_settings(settings.schema_registry_url))
-        self.group_id = group_id
+        # one group per topic prefix, like the topics themselves: "cargowatch-webhook" by default
+        self.group_id = group_id or f"{settings.topic_prefix}{GROUP_ID}"
         self.targets = [Target(u, asyncio.Queue(maxsize=settings.webhook_queue_size)) for u in urls]
         self.delivered_keys = DeliveredKeys(Path(settings.state_dir) / "webhook-delivered.keys")
         self.tracker = OffsetTracker()
@@ -312,6 +313,8 @@ class WebhookDelivery:
         if not settings.webhook_secret:
             log.warning("webhook_secret is empty: alerts are sent unsigned")
         metrics.WEBHOOK_QUEUE_CAPACITY.set(settings.webhook_queue_size * len(self.targets))
+        metrics.WEBHOOK_CONSUMER_PAUSED.set(0)
+        metrics.WEBHOOK_QUEUE_DEPTH.set(0)
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
