@@ -40,8 +40,9 @@ def generate_command(
         "optionally traders, suppliers, start, filings_per_day, watchlist ...",
     ),
     watchlist: Path | None = typer.Option(
-        None, "--watchlist", exists=True, dir_okay=False,
-        help="list the watchlisted names come from (default: the UN consolidated list in the reference data)",
+        None, "--watchlist", exists=True,
+        help="list the watchlisted names come from: a file, or the folder of an OFAC sdn/alt/add set "
+        "(default: the UN consolidated list in the reference data)",
     ),
     watchlist_format: str | None = typer.Option(None, "--watchlist-format", help="ofac|un|eu|ftm|csv (detected when omitted)"),
     start: str | None = typer.Option(None, "--start", help="filing time of the first record, ISO-8601 UTC"),

@@ -155,7 +155,8 @@ class GeneratorConfig:
         rate_names = set(RiskRates.names())
         rates = dict(data.pop("rates", None) or {})
         for key in list(data):
-            if key in rate_names:
+            # "watchlist" is both a rate and the list's path: a number is the rate.
+            if key in rate_names and (key != "watchlist" or isinstance(data[key], int | float)):
                 rates[key] = data.pop(key)
         known = {f.name for f in fields(cls)} - {"rates"}
         unknown = sorted(set(data) - known) + sorted(set(rates) - rate_names)

@@ -175,6 +175,9 @@ def test_config_reads_flat_rates_and_rejects_unknown_keys():
 
     cfg = GeneratorConfig.from_mapping({"undervaluation": 0.2, "start": "2026-05-01T00:00:00Z"})
     assert cfg.rates.undervaluation == 0.2 and cfg.start.year == 2026
+    both = GeneratorConfig.from_mapping({"watchlist": "lists/national.csv", "rates": {"watchlist": 0.1}})
+    assert both.watchlist == "lists/national.csv" and both.rates.watchlist == 0.1
+    assert GeneratorConfig.from_mapping({"watchlist": 0.07}).rates.watchlist == 0.07
     with pytest.raises(GeneratorConfigError, match="unknown"):
         GeneratorConfig.from_mapping({"undervalution": 0.2})
     with pytest.raises(GeneratorConfigError):
