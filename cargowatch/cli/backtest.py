@@ -59,9 +59,9 @@ def backtest_command(
     for lane in ("GREEN", "BLUE", "YELLOW", "RED"):
         table.add_row(f"{lane} rate", *[f"{s.lane_rates[lane]:.2%}" for s in report.sides])
     table.add_row("selected (RED+YELLOW)", *[f"{s.selected_rate:.2%}" for s in report.sides])
-    table.add_row("rule hit rate", *["-" if s.rule_hit_rate != s.rule_hit_rate else f"{s.rule_hit_rate:.2%}" for s in report.sides])
+    table.add_row("rule hit rate", *["-" if s.rule_hit_rate is None else f"{s.rule_hit_rate:.2%}" for s in report.sides])
     table.add_row("officer hit rate", *["-" if s.hit_rate is None else f"{s.hit_rate:.1%} of {s.decided}" for s in report.sides])
-    table.add_row("mean score", *[f"{s.mean_score:.1f}" for s in report.sides])
+    table.add_row("mean score", *["-" if s.mean_score is None else f"{s.mean_score:.1f}" for s in report.sides])
     console.print(table)
     console.print(f"{len(report.changed)} manifests change lane: "
                   + ", ".join(f"{k} {v}" for k, v in report.transitions.items()))

@@ -50,8 +50,8 @@ class SideSummary:
     ruleset_version: str
     lane_rates: dict[str, float]
     selected_rate: float
-    rule_hit_rate: float
-    mean_score: float
+    rule_hit_rate: float | None
+    mean_score: float | None
     hit_rate: float | None = None  # CONFIRMED share of decided selections
     decided: int = 0
     rule_counts: dict[str, int] = field(default_factory=dict)
@@ -92,7 +92,11 @@ def read_archive(archive: str | Path, since: str | None = None, until: str | Non
     missing = [c for c in ("manifest_id", "version", "manifest_json") if c not in names]
     if missing:
         raise BacktestError(f"archive {base} lacks column(s) {', '.join(missing)}")
-    keep = [c for c in ("manifest_id", "version", "lane", "score", "manifest_json", "screened_at", "date", *_DECISION_COLUMNS) if c in names]
+    keep = [
+        c for c in ("manifest_id", "version", "lane", "score", "ruleset_version", "manifest_json", "screened_at",
+                    "date", *_DECISION_COLUMNS)
+        if c in names
+    ]
     lf = lf.select(keep)
     if since and "date" in names:
         lf = lf.filter(pl.col("date").cast(pl.Utf8) >= since)
@@ -189,12 +193,14 @@ def run_backtest(
     if "lane" in df.columns:
         n = df.height or 1
         counts = Counter(archived_lanes)
+        versions = sorted(str(v) for v in df["ruleset_version"].unique()) if "ruleset_version" in df.columns else []
         sides.insert(0, SideSummary(
-            name="archived", ruleset_version=",".join(sorted({str(v) for v in df.get_column("lane").unique()} and [])) or "as screened",
+            name="archived",
+            ruleset_version=",".join(versions) or "as screened",
             lane_rates={lane: round(counts.get(lane, 0) / n, 4) for lane in LANES},
             selected_rate=round((counts.get("RED", 0) + counts.get("YELLOW", 0)) / n, 4),
-            rule_hit_rate=float("nan"),
-            mean_score=round(float(df["score"].mean() or 0.0), 2) if "score" in df.columns else float("nan"),
+            rule_hit_rate=None,
+            mean_score=round(float(df["score"].mean() or 0.0), 2) if "score" in df.columns else None,
         ))
     report = BacktestReport(
         archive=str(archive), manifests=len(manifests), sides=sides, changed=changed,
