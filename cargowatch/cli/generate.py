@@ -48,6 +48,7 @@ def generate_command(
     start: str | None = typer.Option(None, "--start", help="filing time of the first record, ISO-8601 UTC"),
     rate_watchlist: float | None = _rate("watchlist"),
     rate_embargo_route: float | None = _rate("embargo_route"),
+    rate_route_anomaly: float | None = _rate("route_anomaly"),
     rate_dual_use: float | None = _rate("dual_use"),
     rate_undervaluation: float | None = _rate("undervaluation"),
     rate_description_mismatch: float | None = _rate("description_mismatch"),
@@ -68,7 +69,7 @@ def generate_command(
 
     settings = load_settings(config)
     overrides = {
-        "watchlist": rate_watchlist, "embargo_route": rate_embargo_route, "dual_use": rate_dual_use,
+        "watchlist": rate_watchlist, "embargo_route": rate_embargo_route, "route_anomaly": rate_route_anomaly, "dual_use": rate_dual_use,
         "undervaluation": rate_undervaluation, "description_mismatch": rate_description_mismatch,
         "new_trader": rate_new_trader, "late_filing": rate_late_filing, "weight_anomaly": rate_weight_anomaly,
         "late_amendment": rate_late_amendment, "trusted_trader": rate_trusted_trader, "invalid": rate_invalid,

@@ -40,7 +40,7 @@ Label schema (one JSON line per record, same order as the manifests)
 ``version``              the record's version
 ``mode``                 SEA / AIR / ROAD / RAIL
 ``risks``                sorted planted risk types, each the rule id expected to fire:
-                         WATCHLIST_PARTY, EMBARGO_ROUTE, DUAL_USE_GOODS, UNDERVALUATION,
+                         WATCHLIST_PARTY, EMBARGO_ROUTE, ROUTE_ANOMALY, DUAL_USE_GOODS, UNDERVALUATION,
                          DESCRIPTION_MISMATCH, NEW_TRADER, LATE_FILING, LATE_AMENDMENT,
                          WEIGHT_ANOMALY, TRUSTED_TRADER ([] for invalid records)
 ``invalid_code``         null, or the one contract §2 code planted (SCHEMA, REQUIRED,
@@ -53,7 +53,7 @@ Label schema (one JSON line per record, same order as the manifests)
                          and how it was varied (exact, transliteration, word_order,
                          legal_form, typo, dropped_middle_name, punctuation)
 ``details``              string map of specifics: ``embargo_variant``/``embargo_country``/
-                         ``embargo_field``, ``dual_use_line``/``dual_use_hs``,
+                         ``embargo_field``, ``route_anomaly_hubs``, ``dual_use_line``/``dual_use_hs``,
                          ``weight_variant``, ``undervaluation_factor``,
                          ``mismatch_line``/``described_as_hs``, ``amendment`` (what v2 changed)
 ``consignee_id``         identifier of the CONSIGNEE party (null if none)

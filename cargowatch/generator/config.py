@@ -22,6 +22,7 @@ import yaml
 RISK_TYPES: tuple[str, ...] = (
     "WATCHLIST_PARTY",
     "EMBARGO_ROUTE",
+    "ROUTE_ANOMALY",
     "DUAL_USE_GOODS",
     "UNDERVALUATION",
     "DESCRIPTION_MISMATCH",
@@ -68,6 +69,7 @@ class RiskRates:
 
     watchlist: float = 0.02
     embargo_route: float = 0.02
+    route_anomaly: float = 0.01
     dual_use: float = 0.02
     undervaluation: float = 0.03
     description_mismatch: float = 0.02

@@ -193,6 +193,7 @@ class ManifestGenerator:
         for risk, rate in (
             ("WATCHLIST_PARTY", rates.watchlist),
             ("EMBARGO_ROUTE", rates.embargo_route),
+            ("ROUTE_ANOMALY", rates.route_anomaly),
             ("DUAL_USE_GOODS", rates.dual_use),
             ("UNDERVALUATION", rates.undervaluation),
             ("DESCRIPTION_MISMATCH", rates.description_mismatch),
@@ -211,7 +212,9 @@ class ManifestGenerator:
     ) -> tuple[Manifest, Label]:
         rng = self.rng
         details: dict[str, str] = {}
-        need = modes or (("SEA", "AIR") if "LATE_FILING" in wanted else None)
+        need = modes or (
+            ("SEA",) if "ROUTE_ANOMALY" in wanted else ("SEA", "AIR") if "LATE_FILING" in wanted else None
+        )
         consignee: Consignee | None = None
         lane = None
         if "NEW_TRADER" in wanted:
@@ -239,6 +242,9 @@ class ManifestGenerator:
             usual = self.tables.origins[supplier.country].ports[lane.mode]
             loading = usual[sum(map(ord, supplier.trader_id)) % len(usual)] if rng.random() < 0.85 else None
             plan = self.routes.plan(lane.mode, supplier.country, destination, rng, loading)
+            if "ROUTE_ANOMALY" in wanted and plan.mode == "SEA":
+                plan = self.routes.circuitous(plan, destination, rng)
+                details["route_anomaly_hubs"] = ",".join(plan.transshipment_ports)
         mode = plan.mode
 
         # Documents and containers
@@ -371,6 +377,8 @@ class ManifestGenerator:
         risks = [k for k in wanted if k in ("DUAL_USE_GOODS", "UNDERVALUATION", "DESCRIPTION_MISMATCH", "WEIGHT_ANOMALY")]
         if plan.embargo:
             risks.append("EMBARGO_ROUTE")
+        if "route_anomaly_hubs" in details:
+            risks.append("ROUTE_ANOMALY")
         if is_late_filing(mode, filed, departure):
             risks.append("LATE_FILING")
         label = Label(record=i, manifest_id=manifest["manifest_id"], version=1, mode=mode, risks=risks,

@@ -26,6 +26,8 @@ _SEA_DAYS: dict[str, tuple[int, int]] = {
 _FAR = {"CN", "HK", "TW", "KR", "JP", "VN", "TH", "MY", "ID", "IN", "BD", "PK", "ZA", "BR", "AR", "CL", "MX"}
 _AIR_HUBS = ("AEDXB", "QADOH", "TRIST", "HKHKG")
 # Deep-sea services call at the big northern ports; smaller markets get a feeder from there.
+# Hubs a circuitous (planted ROUTE_ANOMALY) routing may call at, besides the usual ones.
+_DETOUR_HUBS = ("PAONX", "PAMIT", "ZADUR", "USSAV", "BRSSZ", "OMSLL", "LKCMB", "SGSIN", "MAPTM", "GRPIR")
 _FEEDER_HUBS = ("NLRTM", "DEHAM", "BEANR")
 _FEEDER_MARKETS = frozenset({"SE", "DK", "PL", "PT", "RO", "SI", "GR"})
 
@@ -51,6 +53,8 @@ class RoutePlanner:
         self.ref = ref
         self.tables = tables
         self.air_hubs = tuple(c for c in _AIR_HUBS if c in ref.ports and ref.ports[c].is_airport)
+        hubs = {h for o in tables.origins.values() for h in o.hubs} | set(_DETOUR_HUBS)
+        self.detour_hubs = sorted(h for h in hubs if h in ref.ports and ref.ports[h].is_seaport)
 
     def _country(self, locode: str) -> str:
         return locode[:2]
@@ -93,6 +97,21 @@ class RoutePlanner:
             routing_countries=list(dict.fromkeys(routing)),
             transit_hours=hours,
             goods_origin=origin,
+        )
+
+    def circuitous(self, plan: RoutePlan, destination: str, rng: random.Random) -> RoutePlan:
+        """A planted ROUTE_ANOMALY: the usual loading port, but relayed through two or three
+        hubs no service from that origin calls at (e.g. Shanghai to Hamburg via Colon)."""
+        usual = set(self.tables.origins[plan.goods_origin].hubs) if plan.goods_origin in self.tables.origins else set()
+        candidates = [
+            h for h in self.detour_hubs
+            if h not in usual and h[:2] not in (plan.goods_origin, destination) and h != plan.loading_port
+        ]
+        hubs = rng.sample(candidates, min(len(candidates), 2 if rng.random() < 0.6 else 3))
+        routing = [plan.goods_origin, *(h[:2] for h in hubs), destination]
+        return RoutePlan(
+            plan.mode, plan.loading_port, plan.discharge_port, hubs, list(dict.fromkeys(routing)),
+            plan.transit_hours + rng.uniform(10, 20) * 24, goods_origin=plan.goods_origin,
         )
 
     def embargo_route(self, destination: str, rng: random.Random) -> RoutePlan:

@@ -12,6 +12,7 @@ from enrichers.refdata import ReferenceData
 RISKY_RATES = RiskRates(
     watchlist=0.05,
     embargo_route=0.05,
+    route_anomaly=0.05,
     dual_use=0.05,
     undervaluation=0.05,
     description_mismatch=0.05,

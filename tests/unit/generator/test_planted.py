@@ -20,6 +20,7 @@ from cargowatch.generator.engine import _epoch
 RATE_FIELD = {
     "WATCHLIST_PARTY": "watchlist",
     "EMBARGO_ROUTE": "embargo_route",
+    "ROUTE_ANOMALY": "route_anomaly",
     "DUAL_USE_GOODS": "dual_use",
     "UNDERVALUATION": "undervaluation",
     "DESCRIPTION_MISMATCH": "description_mismatch",
@@ -108,6 +109,13 @@ def test_planted_risks_are_in_the_manifest(risky_run, risky_generator, ref):
             assert touched & embargoed
             assert label.details["embargo_country"] in touched
             seen["embargo"] += 1
+        if "ROUTE_ANOMALY" in label.risks:
+            hubs = route["transshipment_ports"]
+            origin = route["routing_countries"][0]
+            usual = set(tables.origins[origin].hubs) if origin in tables.origins else set()
+            assert len(hubs) >= 2 and not set(hubs) & usual
+            assert all(ref.ports[h].is_seaport for h in hubs)
+            seen["route"] += 1
         if "UNDERVALUATION" in label.risks:
             for g in goods:
                 usd = g["value_amount"] / catalogue.amount(1.0, g["value_currency"])
