@@ -109,7 +109,7 @@ def read_archive(archive: str | Path, since: str | None = None, until: str | Non
 
 def _summary(name: str, ruleset: Ruleset, results: Sequence[ScreeningResult], outcomes: Sequence[str | None]) -> SideSummary:
     n = len(results) or 1
-    lanes = Counter(r.lane for r in results)
+    lanes: Counter[str] = Counter(r.lane for r in results)
     selected = [r.lane in ("RED", "YELLOW") for r in results]
     decided = [(s, o) for s, o in zip(selected, outcomes, strict=True) if s and o]
     confirmed = sum(1 for _, o in decided if o == "CONFIRMED")
@@ -192,7 +192,7 @@ def run_backtest(
     sides = [_summary("baseline", base, res_base, outcomes), _summary("candidate", candidate, res_new, outcomes)]
     if "lane" in df.columns:
         n = df.height or 1
-        counts = Counter(archived_lanes)
+        counts: Counter[str] = Counter(str(x) for x in archived_lanes)
         versions = sorted(str(v) for v in df["ruleset_version"].unique()) if "ruleset_version" in df.columns else []
         sides.insert(0, SideSummary(
             name="archived",
@@ -200,7 +200,7 @@ def run_backtest(
             lane_rates={lane: round(counts.get(lane, 0) / n, 4) for lane in LANES},
             selected_rate=round((counts.get("RED", 0) + counts.get("YELLOW", 0)) / n, 4),
             rule_hit_rate=None,
-            mean_score=round(float(df["score"].mean() or 0.0), 2) if "score" in df.columns else None,
+            mean_score=round(float(df["score"].cast(pl.Float64).mean() or 0.0), 2) if "score" in df.columns else None,  # type: ignore[arg-type]
         ))
     report = BacktestReport(
         archive=str(archive), manifests=len(manifests), sides=sides, changed=changed,
@@ -236,8 +236,9 @@ def plot_scores(series: dict[str, list[float]], base: Ruleset, candidate: Rulese
     for name, scores in series.items():
         ax.hist(scores, bins=bins, histtype="step", linewidth=1.6, label=f"{name} (n={len(scores)})")
     for rs, style in ((base, ":"), (candidate, "--")):
+        thresholds: dict[str, float] = {str(k): v for k, v in rs.spec.lanes.thresholds.items()}
         for lane, color in (("YELLOW", "goldenrod"), ("RED", "firebrick")):
-            ax.axvline(rs.spec.lanes.thresholds.get(lane, 0), color=color, linestyle=style, linewidth=1)
+            ax.axvline(thresholds.get(lane, 0.0), color=color, linestyle=style, linewidth=1)
     ax.set_yscale("log")
     ax.set_xlabel("risk score (0-100)")
     ax.set_ylabel("manifests (log scale)")

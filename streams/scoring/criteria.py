@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 
@@ -125,8 +125,8 @@ class Condition(Node):
     def to_polars(self) -> pl.Expr:
         col = pl.col(self.field)
         kind = FIELDS[self.field].kind
-        value = self.value
-        rhs: object = pl.col(value.name) if isinstance(value, FieldRef) else value
+        value: Any = self.value
+        rhs: Any = pl.col(value.name) if isinstance(value, FieldRef) else value
         op = self.op
         if op == "is_true":
             return col.fill_null(False)
@@ -134,28 +134,28 @@ class Condition(Node):
             if op == "contains":
                 return col.list.contains(rhs).fill_null(False)
             if op in ("in", "not_in"):
-                overlap = col.list.eval(pl.element().is_in(list(value))).list.any().fill_null(False)  # type: ignore[arg-type]
+                overlap = col.list.eval(pl.element().is_in(list(value))).list.any().fill_null(False)
                 return overlap if op == "in" else ~overlap
             raise AssertionError(op)
         if op == "==":
-            return (col == rhs).fill_null(False)
+            return col.eq(rhs).fill_null(False)
         if op == "!=":
-            return (col != rhs).fill_null(True)
+            return col.ne(rhs).fill_null(True)
         if op == "<":
-            return (col < rhs).fill_null(False)
+            return col.lt(rhs).fill_null(False)
         if op == "<=":
-            return (col <= rhs).fill_null(False)
+            return col.le(rhs).fill_null(False)
         if op == ">":
-            return (col > rhs).fill_null(False)
+            return col.gt(rhs).fill_null(False)
         if op == ">=":
-            return (col >= rhs).fill_null(False)
+            return col.ge(rhs).fill_null(False)
         if op in ("in", "not_in"):
-            hit = col.is_in(list(value)).fill_null(False)  # type: ignore[arg-type]
+            hit = col.is_in(list(value)).fill_null(False)
             return hit if op == "in" else ~hit
         if op in ("startswith", "endswith"):
             values = value if isinstance(value, tuple) else (value,)
             exprs = [
-                col.str.starts_with(v) if op == "startswith" else col.str.ends_with(v)  # type: ignore[arg-type]
+                col.str.starts_with(v) if op == "startswith" else col.str.ends_with(v)
                 for v in values
             ]
             out = exprs[0]

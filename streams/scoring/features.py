@@ -111,7 +111,7 @@ def _party_facts(
     f = PartyFacts()
     if not contexts:
         # No enrichment context: no party has a screening history.
-        roles = [p.role for p in em.manifest.parties if p.role in new_roles_cfg]
+        roles: list[str] = [p.role for p in em.manifest.parties if p.role in new_roles_cfg]
         if roles:
             f.new_roles = roles
         return f
