@@ -36,6 +36,7 @@ share partitions must share the directory.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -51,6 +52,7 @@ from pathlib import Path
 
 import msgspec
 import polars as pl
+import pyarrow as pa
 
 from schemas.model import Manifest, ScreeningResult
 from sinks.base import RejectedRecord, ScreenedRecord, SinkBatch
@@ -111,58 +113,81 @@ class ArchiveError(RuntimeError):
     """The archive directory cannot be used; the message says which path and why."""
 
 
-def _screened_row(rec: ScreenedRecord) -> dict:
+def _screened_row(rec: ScreenedRecord) -> tuple:
+    """One row of a ``screened/`` file, in the order of SCREENED_SCHEMA (tuples: a batch's
+    rows transpose into columns without building a dict per row)."""
     m: Manifest = rec.manifest
     r: ScreeningResult = rec.result
     consignee = m.party("CONSIGNEE")
     consignor = m.party("CONSIGNOR")
-    return {
-        "manifest_id": r.manifest_id,
-        "version": r.version,
-        "lane": r.lane,
-        "referral": r.referral,
-        "score": float(r.score),
-        "ruleset_version": r.ruleset_version,
-        "screened_at": r.screened_at,
-        "latency_ms": float(r.latency_ms),
-        "mode": m.mode,
-        "filed_at": m.filed_at,
-        "loading_port": m.route.loading_port,
-        "discharge_port": m.route.discharge_port,
-        "transshipment_ports": list(m.route.transshipment_ports),
-        "filer_id": m.filer.id,
-        "consignee_id": consignee.identifier if consignee else None,
-        "consignor_id": consignor.identifier if consignor else None,
-        "hs_codes": sorted({g.hs_code for g in m.goods}),
-        "hit_rule_ids": [h.rule_id for h in r.hits],
-        "watchlist_entry_ids": [f"{w.list_id}/{w.entry_id}" for w in r.watchlist_matches],
-        # The contract JSON of the manifest, so a backtest can re-score it unchanged.
-        "manifest_json": _json.encode(m).decode(),
-        "input_partition": rec.partition,
-        "input_offset": rec.offset,
-    }
+    return (
+        r.manifest_id,
+        r.version,
+        r.lane,
+        r.referral,
+        float(r.score),
+        r.ruleset_version,
+        r.screened_at,
+        float(r.latency_ms),
+        m.mode,
+        m.filed_at,
+        m.route.loading_port,
+        m.route.discharge_port,
+        list(m.route.transshipment_ports),
+        m.filer.id,
+        consignee.identifier if consignee else None,
+        consignor.identifier if consignor else None,
+        sorted({g.hs_code for g in m.goods}),
+        [h.rule_id for h in r.hits],
+        [f"{w.list_id}/{w.entry_id}" for w in r.watchlist_matches],
+        # the contract JSON of the manifest, so a backtest can re-score it unchanged
+        _json.encode(m).decode(),
+        rec.partition,
+        rec.offset,
+    )
 
 
-def _rejected_row(rec: RejectedRecord) -> dict:
+def _rejected_row(rec: RejectedRecord) -> tuple:
+    """One row of a ``rejected/`` file, in the order of REJECTED_SCHEMA."""
     rj = rec.rejection
-    return {
-        "manifest_id": rj.manifest_id,
-        "version": rj.version,
-        "received_at": rj.received_at,
-        "source": rj.source.describe(),
-        "error_codes": sorted({e.code for e in rj.errors}),
-        "errors_json": _json.encode(rj.errors).decode(),
-        "raw": rec.raw,
-        "input_partition": rec.partition,
-        "input_offset": rec.offset,
-    }
+    return (
+        rj.manifest_id,
+        rj.version,
+        rj.received_at,
+        rj.source.describe(),
+        sorted({e.code for e in rj.errors}),
+        _json.encode(rj.errors).decode(),
+        rec.raw,
+        rec.partition,
+        rec.offset,
+    )
 
 
 def _day(ts: datetime) -> str:
     """The UTC day of a timestamp, as the ``date=`` partition value."""
     if ts.tzinfo is not None:
         ts = ts.astimezone(UTC)
-    return ts.strftime("%Y-%m-%d")
+    return ts.date().isoformat()
+
+
+@functools.cache
+def _arrow_schema(kind: str) -> pa.Schema:
+    schema = SCREENED_SCHEMA if kind == "screened" else REJECTED_SCHEMA
+    return pl.DataFrame(schema=schema).to_arrow().schema
+
+
+def _frame(rows: list[tuple], schema: dict) -> pl.DataFrame:
+    """Rows as a polars frame with the archive's exact column types.
+
+    Built column-wise through Arrow: polars' row constructor makes one Series per list
+    cell, which made a 2,000-row flush several times slower.
+    """
+    arrow = _arrow_schema("screened" if schema is SCREENED_SCHEMA else "rejected")
+    columns = [
+        pa.array(values, type=f.type)
+        for f, values in zip(arrow, zip(*rows, strict=True), strict=True)
+    ]
+    return pl.from_arrow(pa.Table.from_arrays(columns, schema=arrow))  # type: ignore[return-value]
 
 
 def _write_atomic(df: pl.DataFrame, path: Path) -> None:
@@ -313,7 +338,7 @@ class ArchiveSink:
             return
         ranges = self._range
         written: list[Path] = []
-        groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
+        groups: dict[tuple[str, int], list[tuple]] = defaultdict(list)
         for rec in self._screened:
             day = _day(rec.result.screened_at)
             groups[(f"{SCREENED_DIR}/date={day}/lane={rec.result.lane}", rec.partition)].append(
@@ -326,7 +351,7 @@ class ArchiveSink:
             schema = SCREENED_SCHEMA if subdir.startswith(SCREENED_DIR) else REJECTED_SCHEMA
             first, last = ranges[partition]
             path = self.root / subdir / part_name(partition, first, last)
-            _write_atomic(pl.DataFrame(rows, schema=schema), path)
+            _write_atomic(_frame(rows, schema), path)
             written.append(path)
         for parent in {p.parent for p in written}:
             _fsync_dir(parent)
