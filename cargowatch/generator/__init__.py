@@ -9,6 +9,7 @@ Python API::
     gen = ManifestGenerator(ref, config, seed=7)   # when you also want the trader register
     gen.register()                                 # [{trader_id, name, country, aeo_certificate, ...}]
     gen.records(10_000)                            # the same stream as generate()
+    gen.records(None)                              # an endless stream (live traffic)
 
 ``cargowatch generate --count N --seed S --out F.jsonl [--labels L.jsonl]`` writes the
 same records, one JSON object per line.
