@@ -10,10 +10,11 @@ True
 
 from __future__ import annotations
 
+import bisect
 import time
-from collections import Counter, OrderedDict, deque
+from collections import Counter, deque
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 
 import msgspec
 
@@ -174,7 +175,10 @@ class BoardState:
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY):
         self.capacity = capacity
-        self.alerts: OrderedDict[str, Alert] = OrderedDict()
+        self.alerts: dict[str, Alert] = {}
+        # (raised_at, alert_id), oldest first: topics are read partition by partition, so
+        # arrival order is not time order
+        self._order: list[tuple[datetime, str]] = []
         self.decisions: dict[str, list[Decision]] = {}
         self._decision_keys: set[tuple[str, str, str]] = set()
         self.counts = MinuteCounts()
@@ -187,8 +191,10 @@ class BoardState:
         if alert.alert_id in self.alerts:
             return False
         self.alerts[alert.alert_id] = alert
-        while len(self.alerts) > self.capacity:
-            self.alerts.popitem(last=False)
+        bisect.insort(self._order, (alert.raised_at, alert.alert_id))
+        while len(self._order) > self.capacity:
+            _, oldest = self._order.pop(0)
+            self.alerts.pop(oldest, None)
         return True
 
     def add_decision(self, decision: Decision) -> bool:
@@ -242,9 +248,11 @@ class BoardState:
         )
 
     def query(self, flt: AlertFilter, limit: int = 200) -> list[AlertRow]:
-        """The newest alerts matching the filters, at most ``limit`` (never the whole board)."""
+        """The newest alerts (by ``raised_at``) matching the filters, at most ``limit``
+        (never the whole board)."""
         out: list[AlertRow] = []
-        for alert in reversed(self.alerts.values()):
+        for _, alert_id in reversed(self._order):
+            alert = self.alerts[alert_id]
             if flt.matches(alert, self.status(alert.alert_id)):
                 out.append(self.row(alert))
                 if len(out) >= limit:
