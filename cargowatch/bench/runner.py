@@ -64,14 +64,14 @@ class BenchConfig:
     def for_run(cls, quick: bool, count: int | None) -> BenchConfig:
         if quick:
             return cls(
-                count=count or 20_000,
+                count=count or 6_000,
                 quick=True,
-                pool_size=800,
-                baseline_max_records=3_000,
-                baseline_max_s=8.0,
-                latency_s=6.0,
+                pool_size=400,
+                baseline_max_records=2_000,
+                baseline_max_s=5.0,
+                latency_s=5.0,
                 watchlist_names=20_000,
-                core_manifests=800,
+                core_manifests=400,
             )
         return cls(count=count or 200_000)
 

@@ -20,7 +20,7 @@ def bench_command(
         None, "--json", help="Write the results as JSON here (the plot goes next to it)."
     ),
     count: int | None = typer.Option(
-        None, "--count", help="Manifests per contender (default 200,000; --quick 20,000)."
+        None, "--count", help="Manifests per contender (default 200,000; --quick 6,000)."
     ),
     out_dir: Path = typer.Option(
         Path("bench-results"),
