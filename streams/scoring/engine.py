@@ -14,7 +14,7 @@ import polars as pl
 from enrichers.enriched import EnrichedManifest
 from schemas.model import Hit, ScreeningResult, WatchlistMatch
 from streams.scoring.features import BatchFrames, extract, with_route_lists
-from streams.scoring.lanes import draw
+from streams.scoring.lanes import draw, draws
 from streams.scoring.reference import ScoringReference, singular
 from streams.scoring.ruleset import LANE_ORDER, Ruleset
 
@@ -98,31 +98,39 @@ def score_batch(
     version = ruleset.version
     results: list[ScreeningResult] = []
     facts = frames.facts
-    for i, em in enumerate(batch):
-        m = em.manifest
-        if rnd is not None and rnd.rate > 0:
-            u = draw(m.manifest_id, m.version, rnd.seed)
+    if rnd is not None and rnd.rate > 0:
+        ms = [em.manifest for em in batch]
+        us = draws([m.manifest_id for m in ms], [m.version for m in ms], rnd.seed)
+        for i, u in enumerate(us):
             if u < rnd.rate:
                 add(i, "RANDOM_SELECTION", rnd.weight, f"selected by the random floor ({rnd.rate:.2%})",
-                    {"draw": f"{u:.6f}", "rate": _fmt(rnd.rate), "seed": rnd.seed}, rnd.lane)
+                    {"draw": f"{u:.6f}", "rate": _fmt(rnd.rate)}, rnd.lane)
+    trusted_max = blue.trusted_max_score
+    blue_rate = blue.sample_rate
+    dnl_score = dnl.min_match_score
+    check_dnl = wl is not None or dnl_score <= 1
+    rfs_modes = frozenset(rfs.modes)
+    rfs_score = rfs.min_score
+    for i, em in enumerate(batch):
+        m = em.manifest
         score = min(100.0, max(0.0, scores[i]))
         order = 2 if score >= red else 1 if score >= yellow else 0
         order = max(order, min_lane[i])
         lane = _LANES_BY_ORDER[order]
         if lane == "GREEN" and (
-            (facts[i].trusted and score <= blue.trusted_max_score)
-            or (blue.sample_rate > 0 and draw(m.manifest_id, m.version, blue.seed) < blue.sample_rate)
+            (facts[i].trusted and score <= trusted_max)
+            or (blue_rate > 0 and draw(m.manifest_id, m.version, blue.seed) < blue_rate)
         ):
             lane = "BLUE"
         referral = "NONE"
-        if wl is not None or dnl.min_match_score <= 1:
+        if check_dnl and em.watchlist_matches:
             strong = [
                 x for x in em.watchlist_matches
-                if x.score >= dnl.min_match_score and _sanctions_list(x.list_id, dnl.lists)
+                if x.score >= dnl_score and _sanctions_list(x.list_id, dnl.lists)
             ]
             if strong and (not dnl.only_before_departure or m.filed_at < m.route.departure_at):
                 referral = "DNL"
-        if referral == "NONE" and m.mode in rfs.modes and score >= rfs.min_score:
+        if referral == "NONE" and score >= rfs_score and m.mode in rfs_modes:
             referral = "RFS"
         if referral == "NONE" and rfi[i]:
             referral = "RFI"
@@ -283,13 +291,16 @@ def _undervaluation(goods: pl.DataFrame, ruleset: Ruleset, reference: ScoringRef
     b = reference.benchmarks
     if rule is None or b.is_empty():
         return
-    keep = ["hs", "origin", "n", "median_log_vpk", "mad_log_vpk"]
-    b1 = b.filter(pl.col("level") == "hs6_origin").select(keep).rename(
-        {"hs": "hs_subheading", "n": "n1", "median_log_vpk": "med1", "mad_log_vpk": "mad1"})
-    b2 = b.filter(pl.col("level") == "hs6").select(keep[:1] + keep[2:]).rename(
-        {"hs": "hs_subheading", "n": "n2", "median_log_vpk": "med2", "mad_log_vpk": "mad2"})
-    b3 = b.filter(pl.col("level") == "chapter").select(keep[:1] + keep[2:]).rename(
-        {"hs": "hs_chapter", "n": "n3", "median_log_vpk": "med3", "mad_log_vpk": "mad3"})
+    tables = reference.cache("UNDERVALUATION", ())
+    if not tables:
+        keep = ["hs", "origin", "n", "median_log_vpk", "mad_log_vpk"]
+        tables["b1"] = b.filter(pl.col("level") == "hs6_origin").select(keep).rename(
+            {"hs": "hs_subheading", "n": "n1", "median_log_vpk": "med1", "mad_log_vpk": "mad1"})
+        tables["b2"] = b.filter(pl.col("level") == "hs6").select(keep[:1] + keep[2:]).rename(
+            {"hs": "hs_subheading", "n": "n2", "median_log_vpk": "med2", "mad_log_vpk": "mad2"})
+        tables["b3"] = b.filter(pl.col("level") == "chapter").select(keep[:1] + keep[2:]).rename(
+            {"hs": "hs_chapter", "n": "n3", "median_log_vpk": "med3", "mad_log_vpk": "mad3"})
+    b1, b2, b3 = tables["b1"], tables["b2"], tables["b3"]
     ms = rule.min_samples
     g = (
         goods.filter(pl.col("value_per_kg").is_not_null() & (pl.col("gross_weight_kg") > 0))
@@ -329,6 +340,10 @@ def _undervaluation(goods: pl.DataFrame, ruleset: Ruleset, reference: ScoringRef
         )
 
 
+_PAIR_SCHEMA = {"hs_chapter": pl.Utf8, "description": pl.Utf8}
+_BAD_SCHEMA = {"hs_chapter": pl.Utf8, "description": pl.Utf8, "other": pl.Utf8, "other_word": pl.Utf8}
+
+
 def _description_mismatch(goods: pl.DataFrame, ruleset: Ruleset, reference: ScoringReference, add) -> None:  # type: ignore[no-untyped-def]
     rule = ruleset.rules.active("DESCRIPTION_MISMATCH")
     if rule is None or reference.keywords.is_empty():
@@ -337,6 +352,41 @@ def _description_mismatch(goods: pl.DataFrame, ruleset: Ruleset, reference: Scor
     pairs = goods.filter(pl.col("hs_chapter").is_in(profiled)).select("hs_chapter", "description").unique()
     if pairs.is_empty():
         return
+    # Descriptions repeat across batches: judge each (chapter, description) once.
+    params = (rule.margin, rule.min_other_score, rule.require_other_chapter, rule.min_tokens, rule.reference_weight)
+    verdicts = reference.cache("DESCRIPTION_MISMATCH", params)
+    rows = pairs.rows()
+    new = [p for p in rows if p not in verdicts]
+    if new:
+        judged = _judge_descriptions(pl.DataFrame(new, schema=_PAIR_SCHEMA, orient="row"), rule, reference)
+        found = {(c, d): (o, w) for c, d, o, w in judged.iter_rows()}
+        for p in new:
+            verdicts[p] = found.get(p)
+    bad_rows = [(c, d, *v) for c, d in rows if (v := verdicts.get((c, d))) is not None]
+    if not bad_rows:
+        return
+    bad = pl.DataFrame(bad_rows, schema=_BAD_SCHEMA, orient="row")
+    fired = (
+        goods.join(bad, on=["hs_chapter", "description"], how="inner")
+        .group_by("i", maintain_order=True)
+        .agg(pl.first("line"), pl.first("hs_code"), pl.first("description"), pl.first("other"), pl.first("other_word"))
+    )
+    for i, line, hs, desc, other, word in fired.iter_rows():
+        add(
+            i,
+            "DESCRIPTION_MISMATCH",
+            rule.weight,
+            f"line {line}: description does not fit HS chapter {hs[:2]}"
+            + (f" (reads like chapter {other})" if other else ""),
+            {"line": str(line), "hs_code": hs, "description": desc[:120], "declared_chapter": hs[:2],
+             "suggested_chapter": other or "", "keyword": word or ""},
+            rule.lane,
+        )
+
+
+def _judge_descriptions(pairs: pl.DataFrame, rule, reference: ScoringReference) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+    """The (chapter, description) pairs that do not fit their chapter, with the chapter
+    they read as and the word that says so."""
     tokens = (
         pairs.with_columns(pl.col("description").str.extract_all(r"[a-z]+").alias("word"))
         .explode("word")
@@ -389,24 +439,7 @@ def _description_mismatch(goods: pl.DataFrame, ruleset: Ruleset, reference: Scor
     reads_elsewhere = (pl.col("other_s") >= rule.min_other_score) & (pl.col("other_s") >= rule.margin * pl.col("own"))
     fits_nothing = (pl.col("own") == 0) & pl.col("other").is_null() & pl.lit(not rule.require_other_chapter)
     bad = judged.filter((pl.col("tokens") >= rule.min_tokens) & (reads_elsewhere | fits_nothing))
-    if bad.is_empty():
-        return
-    fired = (
-        goods.join(bad, on=["hs_chapter", "description"], how="inner")
-        .group_by("i", maintain_order=True)
-        .agg(pl.first("line"), pl.first("hs_code"), pl.first("description"), pl.first("other"), pl.first("other_word"))
-    )
-    for i, line, hs, desc, other, word in fired.iter_rows():
-        add(
-            i,
-            "DESCRIPTION_MISMATCH",
-            rule.weight,
-            f"line {line}: description does not fit HS chapter {hs[:2]}"
-            + (f" (reads like chapter {other})" if other else ""),
-            {"line": str(line), "hs_code": hs, "description": desc[:120], "declared_chapter": hs[:2],
-             "suggested_chapter": other or "", "keyword": word or ""},
-            rule.lane,
-        )
+    return bad.select(*key, "other", "other_word")
 
 
 def _party_rules(frames: BatchFrames, ruleset: Ruleset, add) -> None:  # type: ignore[no-untyped-def]

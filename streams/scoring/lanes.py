@@ -20,10 +20,28 @@ from schemas.model import ScreeningResult
 _SCALE = float(1 << 64)
 
 
+def _key(seed: str) -> bytes:
+    # blake2b keys are at most 64 bytes; a longer seed is hashed down to one
+    raw = seed.encode()
+    return raw if len(raw) <= 64 else hashlib.blake2b(raw).digest()
+
+
 def draw(manifest_id: str, version: int, seed: str) -> float:
-    """A uniform number in [0, 1) fixed by the manifest id, version and seed."""
-    digest = hashlib.blake2b(f"{manifest_id}|{version}|{seed}".encode(), digest_size=8).digest()
+    """A uniform number in [0, 1) fixed by the manifest id, version and seed (a keyed
+    BLAKE2b hash: without the seed a filer cannot tell which filings will be drawn)."""
+    digest = hashlib.blake2b(f"{manifest_id}|{version}".encode(), digest_size=8, key=_key(seed)).digest()
     return int.from_bytes(digest, "big") / _SCALE
+
+
+def draws(manifest_ids: Sequence[str], versions: Sequence[int], seed: str) -> list[float]:
+    """:func:`draw` for a batch (same values, one key set-up)."""
+    key = _key(seed)
+    blake2b = hashlib.blake2b
+    from_bytes = int.from_bytes
+    return [
+        from_bytes(blake2b(f"{mid}|{ver}".encode(), digest_size=8, key=key).digest(), "big") / _SCALE
+        for mid, ver in zip(manifest_ids, versions, strict=True)
+    ]
 
 
 def lane_for_score(score: float, yellow: float, red: float) -> str:

@@ -132,6 +132,16 @@ class ScoringReference:
     dual_use_pattern: str = ""  # ^(longest|...|shortest) over the prefixes
     profiled_chapters: frozenset[str] = frozenset()
     hubs: frozenset[str] = frozenset()
+    # per-rule caches of derived tables and verdicts (see `cache`); rebuilt with the reference
+    _caches: dict[tuple, dict] = field(default_factory=dict, repr=False)
+
+    def cache(self, name: str, params: tuple, max_entries: int = 500_000) -> dict:
+        """A memo for one rule and its parameters: derived tables, or verdicts on values
+        that repeat across batches (goods descriptions). Emptied when it grows too big."""
+        memo = self._caches.setdefault((name, params), {})
+        if len(memo) > max_entries:
+            memo.clear()
+        return memo
 
     @classmethod
     def load(cls, source: Any = None, ref: ReferenceData | None = None) -> ScoringReference:
