@@ -114,6 +114,8 @@ class WorldTables:
     dual_use_subheadings: tuple[str, ...]
     industry_words: dict[str, tuple[str, ...]]
     heading_profiles: dict[str, ChapterProfile] = field(default_factory=dict)
+    streets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    latin_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)
 
     @classmethod
@@ -219,5 +221,7 @@ class WorldTables:
             ),
             industry_words={str(k): tuple(v) for k, v in goods.get("industry_words", {}).items()},
             heading_profiles=_heading_profiles(goods.get("headings") or {}, chapters),
+            streets={str(k): dict(v) for k, v in (world.get("streets") or {}).items()},
+            latin_names={str(k): tuple(v) for k, v in (world.get("latin_names") or {}).items()},
             dropped=dropped,
         )

@@ -25,25 +25,8 @@ from cargowatch.generator.tables import WorldTables
 from enrichers.refdata import ReferenceData
 
 # Locales whose Faker addresses fall back to US patterns ("Suite 690", "...bury").
-_US_LEAK = re.compile(r"Suite|Burgs?\b|bury\b")
+_US_LEAK = re.compile(r"Suite|Burgs?\b|bury\b|Mountains?\b|Estates?\b|Village\b|Cove\b|Keys\b|Crossing\b|\bStreet\b")
 _NON_LATIN = re.compile(r"[^\x00-\u024f\u1e00-\u1eff]")
-# Street templates where Faker has no usable local street addresses.
-_STREET_TEMPLATES: dict[str, str] = {
-    "TR": "{name} Cad. No:{n}",
-    "AE": "Plot {n}, {name} Street",
-    "EG": "{n} {name} St.",
-    "IL": "{name} St. {n}",
-    "IN": "{n}, {name} Marg",
-    "PK": "Plot {n}, {name} Road",
-    "BD": "House {n}, {name} Road",
-    "MY": "No. {n}, Jalan {name}",
-    "HK": "{n} {name} Road",
-    "US": "{n} {name} Street",
-    "CA": "{n} {name} Avenue",
-    "ZA": "{n} {name} Street",
-    "KZ": "{name} St. {n}",
-    "MA": "{n}, Rue {name}",
-}
 # A company name that already ends in a legal form (so none is appended).
 _LEGAL_TAIL = re.compile(
     r"(?:\b(?:GmbH|AG|KG|KGaA|OHG|GbR|mbH|SE|SA|SAS|SARL|SpA|Inc|LLC|Ltd|PLC|LLP|Group|Sons|AB|AS|ASA|Oy|"
@@ -110,43 +93,84 @@ def _faker(locale: str) -> Faker:
     return fake
 
 
-class _CountryParts:
-    """Name and address parts of one country, drawn once from its Faker locale."""
+_ODD = re.compile(r"[^\w' .-]")
 
-    def __init__(self, country: str, locale: str, seed: int, cities: list[str], size: int = 40) -> None:
+
+def _latin(text: str) -> str:
+    """Latin transliteration without the stray marks unidecode leaves (quotes, brackets)."""
+    return re.sub(r"\s+", " ", _ODD.sub("", unidecode(text))).strip()
+
+
+class _CountryParts:
+    """Name and address parts of one country, drawn once from its Faker locale.
+
+    ``streets`` are Faker's (local script where the locale has one); ``latin_streets``
+    are what a filing in Latin script carries: from the world table's template for the
+    country, else Faker's transliterated."""
+
+    def __init__(
+        self,
+        country: str,
+        locale: str,
+        seed: int,
+        cities: list[str],
+        street_format: str | None = None,
+        roads: tuple[str, ...] = (),
+        latin_names: tuple[str, ...] = (),
+        size: int = 40,
+    ) -> None:
         fake = _faker(locale)
         fake.seed_instance(seed)
         self.country = country
         self.companies = [fake.company() for _ in range(size)]
         self.surnames = [fake.last_name() for _ in range(size)]
+        romanized = getattr(fake, "last_romanized_name", None)  # ja_JP: Tanaka, not Tian Zhong
+        self.latin_surnames = [romanized() for _ in range(size)] if callable(romanized) else [
+            _latin(n) for n in self.surnames
+        ]
+        self.latin_surnames = list(latin_names) or [n for n in self.latin_surnames if n] or ["Lee"]
         self.people = [fake.name() for _ in range(size // 2)]
         streets = [fake.street_address().replace("\n", ", ") for _ in range(size)]
-        template = _STREET_TEMPLATES.get(country)
-        if template or sum(bool(_US_LEAK.search(s)) for s in streets) > size // 4:
-            template = template or "{name} Street {n}"
-            rnd = random.Random(seed)
-            streets = [
-                template.format(name=unidecode(rnd.choice(self.surnames)).strip(), n=rnd.randint(1, 480))
+        us_leak = sum(bool(_US_LEAK.search(s)) for s in streets) > size // 4
+        if us_leak:
+            street_format = street_format or "{name} Street {n}"
+        rnd = random.Random(seed)
+        if street_format:
+            latin = [
+                street_format.format(
+                    name=rnd.choice(self.latin_surnames), road=rnd.choice(roads) if roads else "",
+                    n=rnd.randint(1, 480), m=rnd.randint(1, 40), k=rnd.randint(1, 12),
+                ).strip()
                 for _ in range(size)
             ]
-        self.streets = streets
+        else:
+            latin = [_latin(s) for s in streets]
+        self.latin_streets = latin
+        self.streets = streets if any(_NON_LATIN.search(s) for s in streets) and not us_leak else latin
         self.postcodes = [fake.postcode() for _ in range(size)]
         self.cities = cities or [fake.city() for _ in range(size)]
-        self.native = any(_NON_LATIN.search(c) for c in self.companies[:10])
+        self.native = any(_NON_LATIN.search(c) for c in self.companies[:10] + self.surnames[:10])
 
 
-_PARTS: dict[tuple[str, str, tuple[str, ...]], _CountryParts] = {}
+_PARTS: dict[tuple[str, str, tuple[str, ...], str | None, tuple[str, ...], tuple[str, ...]], _CountryParts] = {}
 
 
-def _country_parts(country: str, locale: str, cities: tuple[str, ...]) -> _CountryParts:
+def _country_parts(
+    country: str,
+    locale: str,
+    cities: tuple[str, ...],
+    street_format: str | None = None,
+    roads: tuple[str, ...] = (),
+    latin_names: tuple[str, ...] = (),
+) -> _CountryParts:
     """Name parts of a country, seeded by the country alone and built once per process:
     Faker is the slow part of building a pool, and the run's seed already decides how
     the parts are combined."""
-    key = (country, locale, cities)
+    key = (country, locale, cities, street_format, roads, latin_names)
     parts = _PARTS.get(key)
     if parts is None:
         seed = sum(ord(c) * 31**i for i, c in enumerate(country or "generic")) % 2**32
-        parts = _PARTS[key] = _CountryParts(country, locale, seed, list(cities))
+        parts = _PARTS[key] = _CountryParts(country, locale, seed, list(cities), street_format, roads, latin_names)
     return parts
 
 
@@ -212,7 +236,11 @@ class TraderFactory:
                 parts = copy.copy(generic)
                 parts.country, parts.cities = country, cities or generic.cities
             else:
-                parts = _country_parts(country, locale, tuple(cities))
+                spec = self.tables.streets.get(country) or {}
+                parts = _country_parts(
+                    country, locale, tuple(cities), spec.get("format"), tuple(spec.get("roads") or ()),
+                    tuple(self.tables.latin_names.get(country, ())),
+                )
             self._parts[country] = parts
         return parts
 
@@ -230,10 +258,12 @@ class TraderFactory:
         if native is None:
             native = parts.native and rng.random() < self.native_script_share
         if native:
-            return draws.choice(rng, parts.companies)
+            company = draws.choice(rng, parts.companies)
+            if _NON_LATIN.search(company) and not re.search(r"[A-Za-z]{2}", company):
+                return company
         if parts.native:
             # Latin-script trading names as these firms file them: city, stem, trade, form.
-            stem = unidecode(draws.choice(rng, parts.surnames)).strip().title() or "Hua"
+            stem = draws.choice(rng, parts.latin_surnames).title()
             city = self._city(country, rng, big=True)
             return f"{city} {stem} {draws.choice(rng, industry)} {draws.choice(rng, forms)}"
         r = rng.random()
@@ -263,17 +293,16 @@ class TraderFactory:
     ) -> Trader:
         parts = self.parts(country)
         native = parts.native and name is None and rng.random() < self.native_script_share
-        street = draws.choice(rng, parts.streets)
-        if not native:
-            street = unidecode(street)
+        street = draws.choice(rng, parts.streets if native else parts.latin_streets)
         tid = trader_id or self.next_id(country, rng)
+        postcode = draws.choice(rng, parts.postcodes) if rng.random() < 0.9 else None
         return Trader(
             trader_id=tid,
             name=name or self.company_name(country, chapters, rng, native),
             country=country,
             street=street,
             city=self._city(country, rng),
-            postcode=draws.choice(rng, parts.postcodes) if rng.random() < 0.9 else None,
+            postcode=postcode if native else unidecode(postcode) if postcode else None,
             aeo_certificate=f"{country}AEOF{tid[-7:]}" if aeo else None,
             chapters=chapters,
         )
