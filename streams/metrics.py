@@ -32,6 +32,12 @@ END_TO_END = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
     registry=REGISTRY,
 )
+RESULTS = Counter(
+    "cargowatch_results_total",
+    "Screening results, by lane and referral.",
+    ["lane", "referral"],
+    registry=REGISTRY,
+)
 ALERTS = Counter(
     "cargowatch_alerts_total",
     "Alerts raised, by lane and referral.",

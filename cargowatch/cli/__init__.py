@@ -27,6 +27,7 @@ def _register() -> None:
         backtest,
         bench,
         dashboard,
+        deliver,
         demo,
         generate,
         produce,
