@@ -151,8 +151,8 @@ def run_matcher_bench(
     ``queries``, ``queries_per_s`` (batched, empty cache, CPU time of one core; also
     ``queries_per_s_wall``), ``p50_ms``/``p99_ms`` (per name, thread CPU time),
     ``alerts_share``, ``cached_queries_per_s``, ``bruteforce_queries_per_s``,
-    ``recall_vs_bruteforce`` (candidates, uncapped), ``recall_vs_bruteforce_capped`` (the
-    candidates actually scored), ``recall_vs_bruteforce_confirmed`` (of the brute-force
+    ``recall_vs_bruteforce`` (blocked candidates, uncapped), ``recall_vs_bruteforce_capped``
+    (the names actually scored), ``recall_vs_bruteforce_confirmed`` (of the brute-force
     matches our scorer also scores at the threshold, the share the screener returns),
     ``bruteforce_matches``, ``targets``.
     """
@@ -245,10 +245,7 @@ def run_matcher_bench(
             continue
         found += len(brute)
         kept += len(brute & set(index.names.candidates(nq, cfg.min_share, 1_000_000)))
-        capped = index.names.candidates(
-            nq, cfg.min_share, cfg.max_candidates, cfg.threshold - cfg.candidate_margin,
-            cfg.params.coverage_blend,
-        )  # fmt: skip
+        capped = index.scored_positions(nq, cfg.threshold)
         kept_capped += len(brute & set(capped))
     index_mb = (rss1 - rss0) / 1e6
     figures: dict[str, Any] = {

@@ -62,6 +62,7 @@ class NameIndex:
     def __init__(self, normalizer: Normalizer):
         self.normalizer = normalizer
         self.names: list[IndexedName] = []
+        self.keys: list[str] = []  # normalised name strings, by position (for rapidfuzz)
         self.stats = TokenStats()
         self._vocab: dict[str, int] = {}
         self._postings: list[array] = []
@@ -105,6 +106,7 @@ class NameIndex:
                 joined.setdefault(nn.joined, array("i")).append(pos)
         idx._joined = joined
         idx._tokens = list(vocab)
+        idx.keys = [n.name.key for n in idx.names]
         df = {tok: len(postings[tid]) for tok, tid in vocab.items()}
         idx.stats = TokenStats(df, len(idx.names))
         weight = idx.stats.weight
@@ -181,8 +183,9 @@ class NameIndex:
         min_score: float = 0.0,
         coverage_blend: float = 0.4,
     ) -> list[int]:
-        """Name positions worth scoring for ``query``: sharing at least ``min_share`` of
-        its token weight and with an optimistic score bound of at least ``min_score``."""
+        """Name positions worth scoring for ``query``, best score bound first: sharing at
+        least ``min_share`` of its token weight (through blocking keys) and with an
+        optimistic score bound of at least ``min_score``."""
         toks = query.tokens
         if not toks:
             return []
@@ -261,9 +264,8 @@ class NameIndex:
         # No substitution penalty here: parts not shared by blocking keys (two or more
         # edits apart) may still align in scoring, so the bound stays optimistic.
         sel = np.flatnonzero(bound >= min_score)
-        if len(sel) > max_candidates:
-            sel = sel[np.argsort(-bound[sel], kind="stable")[:max_candidates]]
-        return ids[sel].tolist()
+        order = np.argsort(-bound[sel], kind="stable")
+        return ids[sel[order[:max_candidates]]].tolist()
 
     def _posting(self, tid: int) -> np.ndarray:
         off = self._post_off

@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from itertools import count
 
 import msgspec
+from rapidfuzz import fuzz, process
 
 from enrichers.watchlist.index import NameIndex
 from enrichers.watchlist.loaders import WatchlistVersion
-from enrichers.watchlist.normalize import Normalizer
+from enrichers.watchlist.normalize import NormalizedName, Normalizer
 from enrichers.watchlist.scoring import ScoringParams, score_names
 from schemas.model import Manifest, WatchlistEntry, WatchlistMatch
 
@@ -60,8 +61,11 @@ class MatcherConfig:
     threshold: float = MATCH_THRESHOLD
     max_matches: int = 5
     min_share: float = 0.3
-    max_candidates: int = 20
-    candidate_margin: float = 0.1  # score bound below the threshold still worth scoring
+    max_blocked: int = 2000  # names passing the blocking bound, best bound first
+    max_candidates: int = 15  # of those, fully scored (ranked by whole-name similarity)
+    keep_by_bound: int = 3  # ... plus this many best by blocking bound
+    prefilter_cutoff: float = 70.0  # token_sort_ratio below which a blocked name is not scored
+    candidate_margin: float = 0.3  # score bound below the threshold still worth ranking
     country_bonus: float = 0.03
     country_penalty: float = 0.05
     cache_size: int = 200_000
@@ -137,7 +141,37 @@ class ScreeningIndex:
                 self._cache.popitem(last=False)
         return result
 
-    def _search(self, query: PartyQuery, nq, threshold: float, top: int) -> tuple[Hit, ...]:  # type: ignore[no-untyped-def]
+    def scored_positions(self, nq: NormalizedName, threshold: float) -> list[int]:
+        """Name positions fully scored for a query: blocked by the index (score bound of
+        at least ``threshold - candidate_margin``), then ranked by whole-name similarity
+        (rapidfuzz, in C) so near-duplicates of a common name cannot crowd out the one
+        that matches; the best blocking overlaps are kept too."""
+        cfg = self.config
+        names = self.names
+        positions = names.candidates(
+            nq,
+            cfg.min_share,
+            cfg.max_blocked,
+            threshold - cfg.candidate_margin,
+            cfg.params.coverage_blend,
+        )
+        if not positions:
+            return []
+        keys = names.keys
+        ranked = process.extract(
+            nq.key,
+            [keys[p] for p in positions],
+            scorer=fuzz.token_sort_ratio,
+            limit=cfg.max_candidates,
+            score_cutoff=cfg.prefilter_cutoff,
+        )
+        return list(
+            dict.fromkeys([positions[i] for _, _, i in ranked] + positions[: cfg.keep_by_bound])
+        )
+
+    def _search(
+        self, query: PartyQuery, nq: NormalizedName, threshold: float, top: int
+    ) -> tuple[Hit, ...]:
         cfg = self.config
         best: dict[int, Hit] = {}
         m = _IMO_DIGITS.search(query.vessel_imo) if query.vessel_imo else None
@@ -150,17 +184,7 @@ class ScreeningIndex:
         names = self.names
         stats = names.stats
         vessel_only = query.role == "VESSEL"
-        positions = (
-            names.candidates(
-                nq,
-                cfg.min_share,
-                cfg.max_candidates,
-                threshold - cfg.candidate_margin,
-                cfg.params.coverage_blend,
-            )
-            if query.name.strip()
-            else []
-        )
+        positions = self.scored_positions(nq, threshold) if query.name.strip() else []
         for npos in positions:
             item = names.names[npos]
             if vessel_only and self.entries[item.entry].kind != "vessel":
