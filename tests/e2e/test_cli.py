@@ -14,7 +14,7 @@ pytestmark = pytest.mark.e2e
 
 COMMANDS = [
     "demo", "worker", "screen", "generate", "produce", "watchlist", "traders", "bench",
-    "refdata", "backtest", "quality", "archive", "dashboard",
+    "refdata", "backtest", "quality", "archive", "dashboard", "deliver",
 ]
 
 
