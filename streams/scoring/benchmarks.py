@@ -102,3 +102,29 @@ def compute_benchmarks(
     ]
     out = pl.concat(pl.collect_all(frames), how="vertical")
     return out.select([pl.col(c).cast(t) for c, t in BENCHMARK_SCHEMA.items()]).sort(["level", "hs", "origin"])
+
+
+def route_profiles(manifests: Iterable[Manifest], min_share: float = 0.005) -> dict[str, list[str]]:
+    """Usual transshipment hubs per loading country: hubs called at by at least
+    ``min_share`` of the sea filings loaded in that country (for ROUTE_ANOMALY's
+    ``usual_hubs``)."""
+    sea = [m for m in manifests if m.mode == "SEA"]
+    rows = [(m.route.loading_port[:2], hub) for m in sea for hub in m.route.transshipment_ports]
+    df = pl.DataFrame(rows, schema={"country": pl.Utf8, "hub": pl.Utf8}, orient="row")
+    filings = (
+        pl.DataFrame({"country": [m.route.loading_port[:2] for m in sea]}, schema={"country": pl.Utf8})
+        .group_by("country")
+        .len("filings")
+    )
+    shares = (
+        df.filter(pl.col("hub").is_not_null())
+        .group_by("country", "hub")
+        .len("n")
+        .join(filings, on="country")
+        .filter(pl.col("n") / pl.col("filings") >= min_share)
+        .sort(["country", "n"], descending=[False, True])
+    )
+    out: dict[str, list[str]] = {}
+    for country, hub in shares.select("country", "hub").iter_rows():
+        out.setdefault(country, []).append(hub)
+    return out

@@ -520,18 +520,35 @@ def _route_anomaly(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, r
     if rule.hub_with_dual_use:
         for i, c in hub_rows.select("i", "country").iter_rows():
             via.setdefault(i, []).append(c)
+    # Transshipment hubs not usual for the lane (the loading country's list, or "*")
+    odd: dict[int, list[str]] = {}
+    if rule.usual_hubs and rc.height:
+        usual = pl.DataFrame(
+            [(c, h) for c, hs in rule.usual_hubs.items() for h in hs],
+            schema={"loading_country": pl.Utf8, "port": pl.Utf8}, orient="row",
+        )
+        anywhere = usual.filter(pl.col("loading_country") == "*").select("port")
+        ts = rc.filter(pl.col("where") == "transshipment").join(m.select("i", "loading_country"), on="i")
+        ts = ts.join(usual, on=["loading_country", "port"], how="anti").join(anywhere, on="port", how="anti")
+        for i, port in ts.select("i", "port").iter_rows():
+            odd.setdefault(i, []).append(port)
+        odd = {i: ps for i, ps in odd.items() if len(ps) >= rule.min_unusual_hubs}
     f = m.select(
         "i", "route_unusual", "transshipment_count", "loading_port", "discharge_port",
         (pl.col("transshipment_count") > rule.max_transshipments).alias("circuitous"),
         pl.col("i").is_in(list(via)).alias("hub_dual_use"),
-    ).filter(pl.col("route_unusual") | pl.col("circuitous") | pl.col("hub_dual_use"))
-    for i, unusual, tcount, lp, dp, circuitous, hub in f.iter_rows():
+        pl.col("i").is_in(list(odd)).alias("odd_hubs"),
+    ).filter(pl.col("route_unusual") | pl.col("circuitous") | pl.col("hub_dual_use") | pl.col("odd_hubs"))
+    for i, unusual, tcount, lp, dp, circuitous, hub, odd_hubs in f.iter_rows():
         reasons = []
         ev = {"route": f"{lp}>{dp}", "transshipments": str(tcount)}
         if unusual:
             tid, route, n = frames.facts[i].route_unusual  # type: ignore[misc]
             reasons.append(f"route {route} never used by trader {tid} in {n} shipments")
             ev["trader_id"] = tid
+        if odd_hubs:
+            ev["unusual_hubs"] = ",".join(odd[i])
+            reasons.append(f"transshipment via {ev['unusual_hubs']}, not usual from {lp[:2]}")
         if circuitous:
             reasons.append(f"{tcount} transshipments (more than {rule.max_transshipments})")
         if hub:

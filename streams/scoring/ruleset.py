@@ -116,7 +116,11 @@ class LateAmendmentRule(_Rule):
 class RouteAnomalyRule(_Rule):
     min_history: int = 20  # trader shipments before a new route counts as unusual
     max_known_routes: int = 4  # ... for a trader with a stable pattern (at most this many routes)
-    max_transshipments: int = 2  # more than this many transshipment ports is circuitous
+    max_transshipments: int = 3  # more than this many transshipment ports is circuitous
+    # transshipment hubs usual per loading country ("*": usual from anywhere); a hub not
+    # listed for the lane counts as unusual (computed from history: benchmarks.route_profiles)
+    usual_hubs: dict[str, list[str]] = field(default_factory=dict)
+    min_unusual_hubs: int = 1
     hub_with_dual_use: bool = True  # dual-use goods routed through a diversion hub
 
 

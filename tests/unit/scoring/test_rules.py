@@ -230,3 +230,11 @@ def test_amendment_of_a_late_original_is_late_filing(quiet_ruleset, reference):
     prev = manifest(version=1, filed_at="2026-11-21T12:00:00Z")
     m = manifest(version=2, filed_at="2026-11-21T13:00:00Z")
     assert "LATE_FILING" in rule_ids(score_one(enrich(m, previous=prev), quiet_ruleset, reference))
+
+
+def test_transshipment_hubs_unusual_for_the_lane_are_route_anomaly(quiet_ruleset, reference):
+    m = manifest(route={"transshipment_ports": ["PAONX", "ZADUR"]})  # Shanghai to Hamburg via Colon
+    hit = next(h for h in score_one(enrich(m), quiet_ruleset, reference).hits if h.rule_id == "ROUTE_ANOMALY")
+    assert hit.evidence["unusual_hubs"] == "PAONX,ZADUR"
+    usual = manifest(route={"transshipment_ports": ["SGSIN", "DEHAM"]})
+    assert "ROUTE_ANOMALY" not in rule_ids(score_one(enrich(usual), quiet_ruleset, reference))
