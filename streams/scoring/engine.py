@@ -528,7 +528,8 @@ def _route_anomaly(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, r
             schema={"loading_country": pl.Utf8, "port": pl.Utf8}, orient="row",
         )
         anywhere = usual.filter(pl.col("loading_country") == "*").select("port")
-        ts = rc.filter(pl.col("where") == "transshipment").join(m.select("i", "loading_country"), on="i")
+        lanes = m.filter(pl.col("mode").is_in(rule.usual_hubs_modes)).select("i", "loading_country")
+        ts = rc.filter(pl.col("where") == "transshipment").join(lanes, on="i")
         ts = ts.join(usual, on=["loading_country", "port"], how="anti").join(anywhere, on="port", how="anti")
         for i, port in ts.select("i", "port").iter_rows():
             odd.setdefault(i, []).append(port)

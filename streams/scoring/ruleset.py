@@ -120,6 +120,7 @@ class RouteAnomalyRule(_Rule):
     # transshipment hubs usual per loading country ("*": usual from anywhere); a hub not
     # listed for the lane counts as unusual (computed from history: benchmarks.route_profiles)
     usual_hubs: dict[str, list[str]] = field(default_factory=dict)
+    usual_hubs_modes: list[Mode] = field(default_factory=lambda: ["SEA"])  # the lists are sea hubs
     min_unusual_hubs: int = 1
     hub_with_dual_use: bool = True  # dual-use goods routed through a diversion hub
 
