@@ -128,3 +128,49 @@ def route_profiles(manifests: Iterable[Manifest], min_share: float = 0.005) -> d
     for country, hub in shares.select("country", "hub").iter_rows():
         out.setdefault(country, []).append(hub)
     return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Recompute the shipped tables: ``python -m streams.scoring.benchmarks --archive DIR``
+    (from screened history) or ``--generate N --seed S`` (from clean generated traffic);
+    writes value benchmarks CSV and prints the usual transshipment hubs per country."""
+    import argparse
+
+    import msgspec
+    import yaml
+
+    from cargowatch.settings import DEFAULTS_DIR, Settings
+    from streams.scoring.ruleset import DEFAULT_RULESET, Ruleset
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--archive", help="archive directory (screened/**.parquet with manifest_json)")
+    parser.add_argument("--generate", type=int, default=0, help="clean generated manifests to use instead")
+    parser.add_argument("--seed", type=int, default=20261128)
+    parser.add_argument("--out", default=str(DEFAULTS_DIR / "value_benchmarks.csv"))
+    parser.add_argument("--min-samples", type=int, default=5)
+    args = parser.parse_args(argv)
+    if args.archive:
+        from streams.scoring.backtest import read_archive
+
+        decoder = msgspec.json.Decoder(Manifest)
+        manifests = [decoder.decode(s) for s in read_archive(args.archive)["manifest_json"]]
+    elif args.generate:
+        from cargowatch.generator.config import GeneratorConfig, RiskRates
+        from cargowatch.generator.engine import ManifestGenerator
+        from enrichers.refdata import ReferenceData
+        from schemas.model import manifest_from_dict
+
+        ref = ReferenceData.load(Settings.load().refdata)
+        gen = ManifestGenerator(ref, GeneratorConfig(rates=RiskRates.none()), args.seed)
+        manifests = [manifest_from_dict(m) for m, label in gen.records(args.generate) if label.valid]
+    else:
+        parser.error("give --archive DIR or --generate N")
+    rates = Ruleset.load(DEFAULT_RULESET).spec.usd_rates
+    table = compute_benchmarks(goods_frame(manifests), rates, min_samples=args.min_samples)
+    table.write_csv(args.out)
+    print(f"wrote {table.height} benchmarks from {len(manifests)} manifests to {args.out}")
+    print(yaml.safe_dump({"usual_hubs": route_profiles(manifests)}, default_flow_style=None, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
