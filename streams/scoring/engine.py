@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Protocol
 
 import polars as pl
 
@@ -16,9 +17,17 @@ from schemas.model import Hit, ScreeningResult, WatchlistMatch
 from streams.scoring.features import BatchFrames, extract, with_route_lists
 from streams.scoring.lanes import draw, draws
 from streams.scoring.reference import ScoringReference, singular
-from streams.scoring.ruleset import LANE_ORDER, Ruleset
+from streams.scoring.ruleset import LANE_ORDER, DescriptionMismatchRule, Ruleset
 
 _LANES_BY_ORDER = {0: "GREEN", 1: "YELLOW", 2: "RED"}
+
+
+class AddHit(Protocol):
+    """Record one hit for manifest ``i`` of the batch (and raise its lane to ``lane``)."""
+
+    def __call__(
+        self, i: int, rule_id: str, weight: float, reason: str, evidence: dict[str, str], lane: str | None = None
+    ) -> None: ...
 _MAD_SCALE = 1.4826  # MAD -> standard deviation for a normal distribution
 
 
@@ -194,7 +203,7 @@ def _prepare_goods(frames: BatchFrames, ruleset: Ruleset, reference: ScoringRefe
 # ------------------------------------------------------------------ rules
 
 
-def _watchlist(frames: BatchFrames, ruleset: Ruleset, add) -> None:  # type: ignore[no-untyped-def]
+def _watchlist(frames: BatchFrames, ruleset: Ruleset, add: AddHit) -> None:
     rule = ruleset.rules.active("WATCHLIST_PARTY")
     if rule is None:
         return
@@ -221,7 +230,7 @@ def _watchlist(frames: BatchFrames, ruleset: Ruleset, add) -> None:  # type: ign
         )
 
 
-def _embargo_route(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, reference: ScoringReference, add) -> None:  # type: ignore[no-untyped-def]
+def _embargo_route(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, reference: ScoringReference, add: AddHit) -> None:
     rule = ruleset.rules.active("EMBARGO_ROUTE")
     if rule is None or reference.country_risk.is_empty():
         return
@@ -264,7 +273,7 @@ def _embargo_route(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, r
         )
 
 
-def _dual_use(goods: pl.DataFrame, ruleset: Ruleset, add) -> None:  # type: ignore[no-untyped-def]
+def _dual_use(goods: pl.DataFrame, ruleset: Ruleset, add: AddHit) -> None:
     rule = ruleset.rules.active("DUAL_USE_GOODS")
     if rule is None:
         return
@@ -286,7 +295,7 @@ def _dual_use(goods: pl.DataFrame, ruleset: Ruleset, add) -> None:  # type: igno
         )
 
 
-def _undervaluation(goods: pl.DataFrame, ruleset: Ruleset, reference: ScoringReference, add) -> None:  # type: ignore[no-untyped-def]
+def _undervaluation(goods: pl.DataFrame, ruleset: Ruleset, reference: ScoringReference, add: AddHit) -> None:
     rule = ruleset.rules.active("UNDERVALUATION")
     b = reference.benchmarks
     if rule is None or b.is_empty():
@@ -344,7 +353,7 @@ _PAIR_SCHEMA = {"hs_chapter": pl.Utf8, "description": pl.Utf8}
 _BAD_SCHEMA = {"hs_chapter": pl.Utf8, "description": pl.Utf8, "other": pl.Utf8, "other_word": pl.Utf8}
 
 
-def _description_mismatch(goods: pl.DataFrame, ruleset: Ruleset, reference: ScoringReference, add) -> None:  # type: ignore[no-untyped-def]
+def _description_mismatch(goods: pl.DataFrame, ruleset: Ruleset, reference: ScoringReference, add: AddHit) -> None:
     rule = ruleset.rules.active("DESCRIPTION_MISMATCH")
     if rule is None or reference.keywords.is_empty():
         return
@@ -384,7 +393,7 @@ def _description_mismatch(goods: pl.DataFrame, ruleset: Ruleset, reference: Scor
         )
 
 
-def _judge_descriptions(pairs: pl.DataFrame, rule, reference: ScoringReference) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+def _judge_descriptions(pairs: pl.DataFrame, rule: DescriptionMismatchRule, reference: ScoringReference) -> pl.DataFrame:
     """The (chapter, description) pairs that do not fit their chapter, with the chapter
     they read as and the word that says so."""
     tokens = (
@@ -442,7 +451,7 @@ def _judge_descriptions(pairs: pl.DataFrame, rule, reference: ScoringReference) 
     return bad.select(*key, "other", "other_word")
 
 
-def _party_rules(frames: BatchFrames, ruleset: Ruleset, add) -> None:  # type: ignore[no-untyped-def]
+def _party_rules(frames: BatchFrames, ruleset: Ruleset, add: AddHit) -> None:
     rules = ruleset.rules
     m = frames.manifests
     nt, pf_rule, tt = rules.active("NEW_TRADER"), rules.active("PRIOR_FINDINGS"), rules.active("TRUSTED_TRADER")
@@ -464,7 +473,7 @@ def _party_rules(frames: BatchFrames, ruleset: Ruleset, add) -> None:  # type: i
                 {"role": role, "trader_id": trader_id, "valid_until": until}, None)
 
 
-def _late_filing(frames: BatchFrames, ruleset: Ruleset, add) -> None:  # type: ignore[no-untyped-def]
+def _late_filing(frames: BatchFrames, ruleset: Ruleset, add: AddHit) -> None:
     rule = ruleset.rules.active("LATE_FILING")
     if rule is None:
         return
@@ -489,7 +498,7 @@ def _late_filing(frames: BatchFrames, ruleset: Ruleset, add) -> None:  # type: i
         add(i, "LATE_FILING", rule.weight, reason, ev, rule.lane)
 
 
-def _late_amendment(frames: BatchFrames, ruleset: Ruleset, add) -> None:  # type: ignore[no-untyped-def]
+def _late_amendment(frames: BatchFrames, ruleset: Ruleset, add: AddHit) -> None:
     rule = ruleset.rules.active("LATE_AMENDMENT")
     if rule is None:
         return
@@ -507,7 +516,7 @@ def _late_amendment(frames: BatchFrames, ruleset: Ruleset, add) -> None:  # type
              "compared_with_previous": "yes" if known else "no"}, rule.lane)
 
 
-def _route_anomaly(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, reference: ScoringReference, add) -> None:  # type: ignore[no-untyped-def]
+def _route_anomaly(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, reference: ScoringReference, add: AddHit) -> None:
     rule = ruleset.rules.active("ROUTE_ANOMALY")
     if rule is None:
         return
@@ -559,7 +568,7 @@ def _route_anomaly(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, r
         add(i, "ROUTE_ANOMALY", rule.weight, "; ".join(reasons), ev, rule.lane)
 
 
-def _weight_anomaly(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, add) -> None:  # type: ignore[no-untyped-def]
+def _weight_anomaly(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, add: AddHit) -> None:
     rule = ruleset.rules.active("WEIGHT_ANOMALY")
     if rule is None:
         return
@@ -599,7 +608,7 @@ def _criteria_frame(frames: BatchFrames, goods: pl.DataFrame, fields: set[str]) 
     return goods.join(manifests.select("i", *mcols), on="i", how="left")
 
 
-def _criteria(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, add) -> None:  # type: ignore[no-untyped-def]
+def _criteria(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, add: AddHit) -> None:
     if not ruleset.criteria_exprs:
         return
     fields = ruleset.criteria_fields
