@@ -9,7 +9,10 @@ The manifest hot path itself is a batch service (streams/pipeline.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import signal
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -214,12 +217,21 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
         @Service.task
         async def _watchdog(self) -> None:
             while not self.should_stop:
-                await self.sleep(5.0)
-                ok, reason = health.check(state["pipeline"])  # type: ignore[arg-type]
+                await self.sleep(min(5.0, max(0.5, settings.stall_timeout_s / 4)))
+                pipeline = state["pipeline"]
+                if pipeline is not None:
+                    # Fresh lag even when the run loop is stuck (it refreshes lag itself
+                    # only between batches).
+                    with contextlib.suppress(Exception):
+                        await pipeline.update_lag()  # type: ignore[union-attr]
+                ok, reason = health.check(pipeline)  # type: ignore[arg-type]
                 if not ok:
                     log.error("watchdog: %s; exiting so the supervisor restarts this worker", reason)
                     app.cargowatch_exit_code = 3  # type: ignore[attr-defined]
-                    await app.stop()
+                    # app.stop() alone stops the app's services but leaves the faust
+                    # Worker (and so the process) running; SIGTERM takes the same clean
+                    # shutdown path as a supervisor's stop, and the CLI exits with 3.
+                    os.kill(os.getpid(), signal.SIGTERM)
                     return
 
     app.service(ScreeningService)

@@ -36,6 +36,12 @@ from streams.tables import topic_partitions
 log = logging.getLogger("cargowatch.pipeline")
 
 VERSION_HEADER = "cargowatch-version"
+LANE_HEADER = "cargowatch-lane"
+FAULT_HANG_ENV = "CARGOWATCH_FAULT_HANG_AFTER_RECORDS"
+"""Fault injection, for tests only: once this many records are committed, the pipeline
+stops screening (hangs) with lag left, so the watchdog's stall detection can be tested
+on the real worker. Never set in production."""
+STOP_WAIT_S = 5.0  # how long stop() lets the batch being screened finish and commit
 
 
 @dataclass
@@ -123,6 +129,9 @@ class ScreeningPipeline:
         self._fatal: BaseException | None = None
         self._partitions: dict[str, int] = {}
         self._inflight: asyncio.Task[None] | None = None
+        self._running: asyncio.Event | None = None
+        hang = os.environ.get(FAULT_HANG_ENV, "")
+        self._fault_hang_after: int | None = int(hang) if hang else None
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
@@ -154,8 +163,13 @@ class ScreeningPipeline:
             self._partitions[topic] = len(parts)
 
     async def stop(self) -> None:
-        """Finish the batch in flight, leave the group and close clients."""
+        """Let the batch in hand finish and commit (bounded), leave the group, close clients."""
         self._stopping.set()
+        if self._running is not None and self._running.is_set():
+            # run() is mid-batch: its commit must not race the clients closing below.
+            deadline = time.monotonic() + STOP_WAIT_S
+            while self._running.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
         try:
             await self.drain()
         except Exception:  # noqa: BLE001 - its offsets stay uncommitted: the batch is redone
@@ -181,23 +195,32 @@ class ScreeningPipeline:
         """
         assert self.consumer is not None
         linger = self.settings.batch_linger_ms
+        self._running = running = asyncio.Event()
+        running.set()
         try:
             while not self._stopping.is_set():
                 batches = await self.consumer.getmany(timeout_ms=linger, max_records=self.settings.batch_size)
                 records = [r for part in batches.values() for r in part]
                 if self._inflight is not None and self._inflight.done():
                     await self.drain()  # a failed commit stops the worker now, not a batch later
+                if self._stopping.is_set():
+                    break  # fetched, not screened: uncommitted, the next owner takes them
                 if not records:
-                    await self._update_lag()
-                    if self._inflight is None or self._inflight.done():
+                    await self.update_lag()
+                    if self.stats.lag == 0 and self._inflight is None:
+                        # Idle with nothing to do is progress; an empty fetch while lag
+                        # remains is not (that is the stall the watchdog is for).
                         self.stats.last_commit_monotonic = time.monotonic()
                     continue
                 prepared = await self._screen(records)
                 await self.drain()
                 self._inflight = asyncio.create_task(self._commit(records, prepared))
-                await self._update_lag()
+                await self.update_lag()
         finally:
-            await self.drain()
+            try:
+                await self.drain()
+            finally:
+                running.clear()
 
     async def drain(self) -> None:
         """Wait for the batch in flight (if any) to commit; raises its error."""
@@ -218,6 +241,9 @@ class ScreeningPipeline:
         await self._ledger_ready.wait()
         if self._fatal is not None:
             raise RuntimeError(f"replay ledger could not be recovered: {self._fatal}") from self._fatal
+        if self._fault_hang_after is not None and self.stats.received >= self._fault_hang_after:
+            log.warning("fault injection (%s): screening hangs now", FAULT_HANG_ENV)
+            await asyncio.Event().wait()
         if self.refresh is not None:
             self.refresh(self.ctx)
         # CPU-bound: on a thread, so a long batch never starves the consumer's heartbeat
@@ -289,7 +315,8 @@ class ScreeningPipeline:
                     records[idx].partition,
                     result.manifest_id.encode(),
                     value,
-                    [(VERSION_HEADER, str(result.version).encode())],
+                    # Version for the replay ledger's recovery, lane so counters need not decode.
+                [(VERSION_HEADER, str(result.version).encode()), (LANE_HEADER, result.lane.encode())],
                 )
             )
         alert_values = self.codec.encode_many("Alert", [a for _, a in outcome.alerts])
@@ -353,6 +380,7 @@ class ScreeningPipeline:
         for idx, result in outcome.results:
             s.lanes[result.lane] = s.lanes.get(result.lane, 0) + 1
             s.referrals[result.referral] = s.referrals.get(result.referral, 0) + 1
+            metrics.RESULTS.labels(result.lane, result.referral).inc()
             ts = records[idx].timestamp
             if ts:
                 metrics.END_TO_END.observe(max(0.0, now - ts / 1000))
@@ -363,7 +391,8 @@ class ScreeningPipeline:
             for code in sorted({e.code for e in rejection.errors}):
                 metrics.DLQ.labels(stage, code).inc()
 
-    async def _update_lag(self) -> None:
+    async def update_lag(self) -> None:
+        """Refresh ``stats.lag`` (and the lag gauges) from the consumer's positions."""
         consumer = self.consumer
         if consumer is None:
             return
