@@ -89,7 +89,7 @@ def workload(
     copy = 0
     while len(records) < count:
         suffix = f"~{copy}{tag}"
-        for rec, invalid, replay, mid, version in base:
+        for rec, invalid, _replay, mid, version in base:
             if len(records) >= count:
                 break
             if rec.framed and rec.key is not None:
@@ -358,3 +358,18 @@ async def assert_nothing_lost_nothing_twice(
         "replays": wl.replays,
         "alerts": len(alerts),
     }
+
+
+async def group_members(settings: Settings, group: str) -> tuple[str, int]:
+    """(state, number of members) of a consumer group as the coordinator sees it."""
+    from cargowatch.kafka import make_admin
+
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        responses = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    # DescribeGroups v0-v3: (error_code, group_id, state, protocol_type, protocol, members, ...)
+    info = responses[0].groups[0]
+    return str(info[2]), len(info[5])
