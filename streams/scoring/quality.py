@@ -193,9 +193,14 @@ def evaluate(
             if label.valid and not label.replay:
                 labels[(label.manifest_id, label.version)] = list(label.risks)
         inbound = list(_inbound(chunk, done))
-        # the simulated clock: late in the chunk, but not a planted far-future filing date
-        times = sorted(i.received_at for i in inbound)
-        now = times[int(len(times) * 0.95)]
+        # The simulated clock: the latest filing time of a valid record in the chunk (late
+        # amendments are filed days after the originals around them; a planted far-future
+        # filing date of an invalid record must not move the clock).
+        valid_times = [
+            i.received_at for i, (_raw, label) in zip(inbound, chunk, strict=True)
+            if label.valid and hasattr(i.item, "filed_at")
+        ]
+        now = max(valid_times) if valid_times else max(i.received_at for i in inbound)
         outcome = screen_batch(inbound, ctx, now)
         results.extend(r for _, r in outcome.results)
         rejected += len(outcome.rejections)
