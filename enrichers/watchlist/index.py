@@ -221,7 +221,7 @@ class NameIndex:
         for tok, w in weighted:
             opening = remaining >= floor
             remaining -= w
-            if len(tok) == 1:
+            if len(tok) == 1 and not tok.isdigit():
                 continue  # an initial alone never makes a candidate
             tids = self.token_variants(tok, abjad)
             if not tids:
