@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import NewTopic
+from aiokafka.errors import KafkaError
 
 from cargowatch.bench.data import BenchRecord
 from cargowatch.kafka import make_admin, make_producer
@@ -85,14 +86,24 @@ async def produce(
     return out
 
 
-async def committed_total(settings: Settings, group: str, topic: str) -> int:
-    """Sum of the group's committed offsets on ``topic`` (0 before its first commit)."""
-    admin = make_admin(settings)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
+async def committed_total(settings: Settings, group: str, topic: str, retry_s: float = 30.0) -> int:
+    """Sum of the group's committed offsets on ``topic`` (0 before its first commit).
+
+    Retries for ``retry_s`` while the group coordinator is unavailable (a fresh cluster
+    creating ``__consumer_offsets``, or the coordinator's broker just stopped)."""
+    deadline = time.monotonic() + retry_s
+    while True:
+        admin = make_admin(settings)
+        try:
+            await admin.start()
+            offsets = await admin.list_consumer_group_offsets(group)
+            break
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
     return sum(max(0, om.offset) for tp, om in offsets.items() if tp.topic == topic)
 
 
