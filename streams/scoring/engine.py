@@ -15,7 +15,7 @@ import polars as pl
 from enrichers.enriched import EnrichedManifest
 from schemas.model import Hit, ScreeningResult, WatchlistMatch
 from streams.scoring.features import BatchFrames, extract, with_route_lists
-from streams.scoring.lanes import draw, draws
+from streams.scoring.lanes import draw_pairs, draws
 from streams.scoring.reference import ScoringReference, singular
 from streams.scoring.ruleset import LANE_ORDER, DescriptionMismatchRule, Ruleset
 
@@ -107,15 +107,19 @@ def score_batch(
     version = ruleset.version
     results: list[ScreeningResult] = []
     facts = frames.facts
+    ms = [em.manifest for em in batch]
+    ids, versions = [m.manifest_id for m in ms], [m.version for m in ms]
+    audit: list[float] | None = None
     if rnd is not None and rnd.rate > 0:
-        ms = [em.manifest for em in batch]
-        us = draws([m.manifest_id for m in ms], [m.version for m in ms], rnd.seed)
+        us, audit = draw_pairs(ids, versions, rnd.seed)
         for i, u in enumerate(us):
             if u < rnd.rate:
                 add(i, "RANDOM_SELECTION", rnd.weight, f"selected by the random floor ({rnd.rate:.2%})",
                     {"draw": f"{u:.6f}", "rate": _fmt(rnd.rate)}, rnd.lane)
     trusted_max = blue.trusted_max_score
     blue_rate = blue.sample_rate
+    if blue_rate > 0 and audit is None:
+        audit = draws(ids, versions, blue.seed)
     dnl_score = dnl.min_match_score
     check_dnl = wl is not None or dnl_score <= 1
     rfs_modes = frozenset(rfs.modes)
@@ -128,7 +132,7 @@ def score_batch(
         lane = _LANES_BY_ORDER[order]
         if lane == "GREEN" and (
             (facts[i].trusted and score <= trusted_max)
-            or (blue_rate > 0 and draw(m.manifest_id, m.version, blue.seed) < blue_rate)
+            or (audit is not None and audit[i] < blue_rate)
         ):
             lane = "BLUE"
         referral = "NONE"
@@ -532,11 +536,15 @@ def _route_anomaly(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, r
     # Transshipment hubs not usual for the lane (the loading country's list, or "*")
     odd: dict[int, list[str]] = {}
     if rule.usual_hubs and rc.height:
-        usual = pl.DataFrame(
-            [(c, h) for c, hs in rule.usual_hubs.items() for h in hs],
-            schema={"loading_country": pl.Utf8, "port": pl.Utf8}, orient="row",
-        )
-        anywhere = usual.filter(pl.col("loading_country") == "*").select("port")
+        key = tuple(sorted((c, tuple(hs)) for c, hs in rule.usual_hubs.items()))
+        tables = reference.cache("ROUTE_ANOMALY", key)
+        if not tables:
+            tables["usual"] = pl.DataFrame(
+                [(c, h) for c, hs in rule.usual_hubs.items() for h in hs],
+                schema={"loading_country": pl.Utf8, "port": pl.Utf8}, orient="row",
+            )
+            tables["anywhere"] = tables["usual"].filter(pl.col("loading_country") == "*").select("port")
+        usual, anywhere = tables["usual"], tables["anywhere"]
         lanes = m.filter(pl.col("mode").is_in(rule.usual_hubs_modes)).select("i", "loading_country")
         ts = rc.filter(pl.col("where") == "transshipment").join(lanes, on="i")
         ts = ts.join(usual, on=["loading_country", "port"], how="anti").join(anywhere, on="port", how="anti")

@@ -33,6 +33,20 @@ def draw(manifest_id: str, version: int, seed: str) -> float:
     return int.from_bytes(digest, "big") / _SCALE
 
 
+def draw_pairs(manifest_ids: Sequence[str], versions: Sequence[int], seed: str) -> tuple[list[float], list[float]]:
+    """Two independent uniform draws per manifest from one 16-byte keyed hash: the first
+    is :func:`draw` (the random floor), the second the post-clearance audit sample."""
+    key = _key(seed)
+    blake2b = hashlib.blake2b
+    firsts: list[float] = []
+    seconds: list[float] = []
+    for mid, ver in zip(manifest_ids, versions, strict=True):
+        d = blake2b(f"{mid}|{ver}".encode(), digest_size=16, key=key).digest()
+        firsts.append(int.from_bytes(d[:8], "big") / _SCALE)
+        seconds.append(int.from_bytes(d[8:], "big") / _SCALE)
+    return firsts, seconds
+
+
 def draws(manifest_ids: Sequence[str], versions: Sequence[int], seed: str) -> list[float]:
     """:func:`draw` for a batch (same values, one key set-up)."""
     key = _key(seed)

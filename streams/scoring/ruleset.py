@@ -170,6 +170,8 @@ class Rules(Struct, forbid_unknown_fields=True, rename="upper"):
 class BlueLane(Struct, forbid_unknown_fields=True):
     trusted_max_score: float = 10.0  # trusted traders at or below this score go BLUE
     sample_rate: float = 0.0  # share of other GREEN manifests sampled for post-clearance audit
+    # seed of the audit draw when RANDOM_SELECTION is off; with it on, the audit sample
+    # uses the second half of the random floor's draw (independent of the first)
     seed: str = "cargowatch-blue"
 
 
