@@ -113,7 +113,7 @@ def prometheus(worker: str, tmp_path: Path) -> Iterator[str]:
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
     config["rule_files"] = [str(DEPLOY / "prometheus" / "alerts.yml")]
     config["scrape_configs"] = [
-        dict(c, static_configs=[{"targets": [worker]}])
+        {k: v for k, v in c.items() if k != "dns_sd_configs"} | {"static_configs": [{"targets": [worker]}]}
         for c in config["scrape_configs"]
         if c["job_name"] == "cargowatch-worker"
     ]

@@ -257,11 +257,14 @@ def test_k8s_worker_deployment_config_probes_service_and_budget_agree() -> None:
 
 
 def exported_metric_names() -> set[str]:
-    """Series names the worker can export, from streams/metrics.py's registry."""
-    from streams.metrics import REGISTRY
+    """Series names our processes export: the worker (streams/metrics.py) and the sinks
+    (delivery, dashboard: sinks/metrics.py), with histogram/counter suffixes."""
+    from sinks.metrics import REGISTRY as SINKS
+    from streams.metrics import REGISTRY as WORKER
 
     names: set[str] = set()
-    for family in REGISTRY.collect():
+    for family in [*WORKER.collect(), *SINKS.collect()]:
+        names.add(family.name)
         suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}.get(
             family.type, [""]
         )
@@ -281,6 +284,9 @@ def test_prometheus_config_is_valid_and_scrapes_the_worker_port() -> None:
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "cargowatch-worker"]
     assert job["metrics_path"] == "/metrics"
     assert {sd["port"] for sd in job["dns_sd_configs"]} == {HTTP_PORT}
+    local = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.local.yml").read_text())
+    (local_job,) = [j for j in local["scrape_configs"] if j["job_name"] == "cargowatch-worker"]
+    assert local_job["static_configs"][0]["targets"] == [f"127.0.0.1:{HTTP_PORT}"]
     assert {n for sd in job["dns_sd_configs"] for n in sd["names"]} <= set(compose()["services"])
 
 
@@ -306,8 +312,9 @@ def test_grafana_provisioning_wires_the_dashboard_to_the_prometheus_datasource()
     (source,) = datasources
     assert source["url"] == "http://prometheus:9090" and "prometheus" in compose()["services"]
     dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "cargowatch.json").read_text())
-    uids = {p["datasource"]["uid"] for p in dashboard["panels"]}
-    uids |= {t["datasource"]["uid"] for p in dashboard["panels"] for t in p["targets"]}
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]  # rows hold no query
+    uids = {p["datasource"]["uid"] for p in panels}
+    uids |= {t["datasource"]["uid"] for p in panels for t in p["targets"]}
     assert uids == {source["uid"]}
     provider = yaml.safe_load((provisioning / "dashboards" / "cargowatch.yml").read_text())[
         "providers"
