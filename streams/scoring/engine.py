@@ -89,8 +89,7 @@ def score_batch(
     _undervaluation(goods, ruleset, reference, add)
     _description_mismatch(goods, ruleset, reference, add)
     _party_rules(frames, ruleset, add)
-    _late_filing(frames, ruleset, add)
-    _late_amendment(frames, ruleset, add)
+    _manifest_rules(frames, ruleset, add)
     _route_anomaly(frames, goods, ruleset, reference, add)
     _weight_anomaly(frames, goods, ruleset, add)
     _criteria(frames, goods, ruleset, add)
@@ -480,53 +479,67 @@ def _party_rules(frames: BatchFrames, ruleset: Ruleset, add: AddHit) -> None:
                 {"role": role, "trader_id": trader_id, "valid_until": until}, None)
 
 
-def _late_filing(frames: BatchFrames, ruleset: Ruleset, add: AddHit) -> None:
-    rule = ruleset.rules.active("LATE_FILING")
-    if rule is None:
-        return
-    dep = rule.before_departure_h
-    arr = rule.before_arrival_h
-    m = frames.manifests
+def _manifest_rules(frames: BatchFrames, ruleset: Ruleset, add: AddHit) -> None:
+    """LATE_FILING, LATE_AMENDMENT and the per-container part of WEIGHT_ANOMALY: column
+    expressions over the manifest frame in one query (one polars call, not one per rule)."""
+    rules = ruleset.rules
+    lf_rule, la_rule, wa_rule = rules.active("LATE_FILING"), rules.active("LATE_AMENDMENT"), rules.active("WEIGHT_ANOMALY")
+    false = pl.lit(False)
+
     def per_mode(hours: dict) -> pl.Expr:
         expr = pl.lit(None, pl.Float64)
         for mode, h in hours.items():
             expr = pl.when(pl.col("mode") == mode).then(pl.lit(float(h))).otherwise(expr)
         return expr
 
-    need_dep = per_mode(dep)
-    need_arr = per_mode(arr)
-    # judged on the first known filing: the original's time for an amendment
-    arrival_lead = pl.col("arrival_lead_h") + pl.col("first_filed_lead_h") - pl.col("lead_time_h")
-    fired = m.with_columns(need_dep.alias("nd"), need_arr.alias("na"), arrival_lead.alias("al")).filter(
-        (pl.col("first_filed_lead_h") < pl.col("nd")).fill_null(False) | (pl.col("al") < pl.col("na")).fill_null(False)
-    ).select("i", "mode", "first_filed_lead_h", "al", "nd", "na")
-    for i, mode, lead, alead, nd, na in fired.iter_rows():
-        if nd is not None and lead is not None and lead < nd:
-            reason = (f"{mode.lower()} filed {-lead:.1f} h after departure" if lead < 0
-                      else f"{mode.lower()} filed {lead:.1f} h before departure (minimum {nd:g} h)")
-            ev = {"mode": mode, "hours_before_departure": f"{lead:.2f}", "required_hours": f"{nd:g}"}
-        else:
-            reason = f"{mode.lower()} filed {alead:.1f} h before arrival (minimum {na:g} h)"
-            ev = {"mode": mode, "hours_before_arrival": f"{alead:.2f}", "required_hours": f"{na:g}"}
-        add(i, "LATE_FILING", rule.weight, reason, ev, rule.lane)
-
-
-def _late_amendment(frames: BatchFrames, ruleset: Ruleset, add: AddHit) -> None:
-    rule = ruleset.rules.active("LATE_AMENDMENT")
-    if rule is None:
-        return
+    # LATE_FILING is judged on the first known filing: the original's time for an amendment
+    nd = per_mode(lf_rule.before_departure_h) if lf_rule else pl.lit(None, pl.Float64)
+    na = per_mode(lf_rule.before_arrival_h) if lf_rule else pl.lit(None, pl.Float64)
+    al = pl.col("arrival_lead_h") + pl.col("first_filed_lead_h") - pl.col("lead_time_h")
+    late_dep = (pl.col("first_filed_lead_h") < nd).fill_null(False) if lf_rule else false
+    late_arr = (al < na).fill_null(False) if lf_rule else false
     changed = pl.col("amendment_changed")
-    if rule.when_previous_unknown:
+    if la_rule is not None and la_rule.when_previous_unknown:
         changed = changed.fill_null(True)
-    fired = frames.manifests.filter(
-        (pl.col("version") > 1) & changed.fill_null(False) & (pl.col("lead_time_h") < 0)
-    ).select("i", "version", "lead_time_h", "amendment_changed")
-    for i, version, lead, known in fired.iter_rows():
-        what = "changes parties or goods" if known else "(previous version not at hand to compare)"
-        add(i, "LATE_AMENDMENT", rule.weight,
-            f"amendment v{version} filed {-lead:.1f} h after departure {what}",
-            {"version": str(version), "hours_after_departure": f"{-lead:.2f}",
-             "compared_with_previous": "yes" if known else "no"}, rule.lane)
+    late_amend = ((pl.col("version") > 1) & changed.fill_null(False) & (pl.col("lead_time_h") < 0)) if la_rule else false
+    kpc = pl.col("total_gross_weight_kg") / pl.col("container_count")
+    odd_box = (
+        (pl.col("container_count") > 0) & ((kpc > wa_rule.max_kg_per_container) | (kpc < wa_rule.min_kg_per_container))
+        if wa_rule else false
+    )
+    flagged = (
+        frames.manifests.lazy()
+        .select(
+            "i", "mode", "version", "lead_time_h", "first_filed_lead_h", "amendment_changed", "container_count",
+            nd.alias("nd"), na.alias("na"), al.alias("al"), kpc.alias("kpc"),
+            late_dep.alias("late_dep"), late_arr.alias("late_arr"), late_amend.alias("late_amend"),
+            odd_box.alias("odd_box"),
+        )
+        .filter(pl.col("late_dep") | pl.col("late_arr") | pl.col("late_amend") | pl.col("odd_box"))
+        .collect()
+    )
+    for row in flagged.iter_rows(named=True):
+        i, mode = row["i"], row["mode"]
+        if lf_rule is not None and (row["late_dep"] or row["late_arr"]):
+            lead, req = row["first_filed_lead_h"], row["nd"]
+            if row["late_dep"]:
+                reason = (f"{mode.lower()} filed {-lead:.1f} h after departure" if lead < 0
+                          else f"{mode.lower()} filed {lead:.1f} h before departure (minimum {req:g} h)")
+                ev = {"mode": mode, "hours_before_departure": f"{lead:.2f}", "required_hours": f"{req:g}"}
+            else:
+                alead, req = row["al"], row["na"]
+                reason = f"{mode.lower()} filed {alead:.1f} h before arrival (minimum {req:g} h)"
+                ev = {"mode": mode, "hours_before_arrival": f"{alead:.2f}", "required_hours": f"{req:g}"}
+            add(i, "LATE_FILING", lf_rule.weight, reason, ev, lf_rule.lane)
+        if la_rule is not None and row["late_amend"]:
+            version, lead, known = row["version"], row["lead_time_h"], row["amendment_changed"]
+            what = "changes parties or goods" if known else "(previous version not at hand to compare)"
+            add(i, "LATE_AMENDMENT", la_rule.weight,
+                f"amendment v{version} filed {-lead:.1f} h after departure {what}",
+                {"version": str(version), "hours_after_departure": f"{-lead:.2f}",
+                 "compared_with_previous": "yes" if known else "no"}, la_rule.lane)
+        if row["odd_box"]:
+            frames.odd_boxes[i] = (row["container_count"], row["kpc"])
 
 
 def _route_anomaly(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, reference: ScoringReference, add: AddHit) -> None:
@@ -596,11 +609,7 @@ def _weight_anomaly(frames: BatchFrames, goods: pl.DataFrame, ruleset: Ruleset, 
         .agg(pl.first("line"), (pl.first("gross_weight_kg") / pl.first("packages")).alias("kpp"))
     )
     per_line = {i: (line, k) for i, line, k in lines.iter_rows()}
-    kpc = pl.col("total_gross_weight_kg") / pl.col("container_count")
-    boxes = frames.manifests.filter(
-        (pl.col("container_count") > 0) & ((kpc > rule.max_kg_per_container) | (kpc < rule.min_kg_per_container))
-    ).select("i", "container_count", (pl.col("total_gross_weight_kg") / pl.col("container_count")).alias("kpc"))
-    per_box = {i: (c, k) for i, c, k in boxes.iter_rows()}
+    per_box = frames.odd_boxes  # found by _manifest_rules
     for i in sorted(per_line.keys() | per_box.keys()):
         reasons, ev = [], {}
         if i in per_line:

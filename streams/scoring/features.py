@@ -11,7 +11,7 @@ column expressions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import polars as pl
@@ -96,6 +96,8 @@ class BatchFrames:
     route_countries: pl.DataFrame  # i, where (transshipment | routing), country
     facts: list[PartyFacts]
     matches: list[list[WatchlistMatch]]
+    # manifests with implausible weight per container: i -> (containers, kg per container)
+    odd_boxes: dict[int, tuple[int, float]] = field(default_factory=dict)
 
 
 def _party_facts(
