@@ -6,8 +6,9 @@ from blocking keys, each weighted by the rarity of the query token that produced
 - exact tokens (``badege``);
 - the one-deletion neighbourhood of every token of 4+ letters (SymSpell-style:
   ``badge`` and ``badeg`` both reach ``badege``), which catches one typo, one missing or
-  extra letter and one transposition; query tokens of 7+ letters that no list holds as
-  spelled also look two deletions deep (``nikollai`` reaches ``nikolay``);
+  extra letter and one transposition; query tokens of 7+ letters also look two
+  deletions deep (``nikollai`` reaches ``nikolay``: a spelling on one list may be a
+  defect of another's);
 - consonant skeletons (``mhmd``) for queries written in Arabic or Hebrew script;
 - adjacent words run together (``siemensag`` reaches ``Siemens AG``, ``xi jin ping``
   reaches ``Xi Jinping``).
@@ -155,8 +156,7 @@ class NameIndex:
                 out.update(hit)  # list tokens one letter longer
             vocab = self._vocab
             deletes = self._deletes
-            # two edits only for long tokens the lists do not hold as spelled
-            long_token = len(token) >= MIN_DOUBLE_EDIT_LEN and tid is None
+            long_token = len(token) >= MIN_DOUBLE_EDIT_LEN
             for d in deletions(token):
                 t = vocab.get(d)
                 if t is not None:
