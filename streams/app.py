@@ -22,8 +22,10 @@ import msgspec
 from mode import Service
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from cargowatch.kafka import TopicTail
 from cargowatch.settings import Settings
 from enrichers.traders import TraderHistory
+from enrichers.watchlist.feed import WatchlistFeed
 from enrichers.watchlist.normalize import Normalizer
 from enrichers.watchlist.store import WatchlistStore
 from schemas.codec import Codec, registry_from_settings
@@ -32,10 +34,9 @@ from sinks.archive import ArchiveSink
 from streams import metrics
 from streams.context import build_context
 from streams.pipeline import ScreeningPipeline
-from streams.reference_feeds import decision_handler, trader_handler, watchlist_handler
+from streams.reference_feeds import decision_handler, trader_handler
 from streams.scoring import RulesetWatcher
 from streams.screening import ScreeningContext
-from streams.tables import TopicTail
 
 log = logging.getLogger("cargowatch.worker")
 
@@ -165,7 +166,7 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
                 ctx.screener = store.screener
             tails = [
                 TopicTail(settings, settings.topics.traders, trader_handler(ctx.traders, codec)),  # type: ignore[arg-type]
-                TopicTail(settings, settings.topics.watchlist, watchlist_handler(store, codec)),
+                WatchlistFeed(settings, store, codec),
                 TopicTail(settings, settings.topics.decisions, decision_handler(ctx.history, codec)),  # type: ignore[arg-type]
             ]
             state["tails"] = tails

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from enrichers.enrich import HistoryLookup, PartyScreener, TraderLookup, enrich_batch
-from schemas.model import Alert, Manifest, Rejection, ScreeningResult, Source
 from enrichers.refdata import ReferenceData
+from schemas.model import Alert, Manifest, Rejection, ScreeningResult, Source
 from schemas.validation import ValidationConfig, validate_batch
 from streams.alerts import is_alert, make_alert
 from streams.scoring import Ruleset, ScoringReference, score_batch
@@ -89,7 +89,8 @@ def screen_batch(batch: Sequence[Inbound], ctx: ScreeningContext, now: datetime)
     manifests = [d.item for d in decoded]
     errors = validate_batch(manifests, ctx.ref, ctx.validation, now)  # type: ignore[arg-type]
     valid: list[Inbound] = []
-    seen_in_batch: dict[tuple[str, int], int] = {}
+    previous: list[Manifest | None] = []  # the version each amendment follows, if screened
+    latest_in_batch: dict[str, Manifest] = {}
     for inbound, errs in zip(decoded, errors, strict=True):
         m: Manifest = inbound.item  # type: ignore[assignment]
         if errs:
@@ -108,20 +109,21 @@ def screen_batch(batch: Sequence[Inbound], ctx: ScreeningContext, now: datetime)
             continue
         key = (m.manifest_id, m.version)
         arrival = ctx.ledger.classify(*key)
-        if arrival == "replay" or key in seen_in_batch:
+        if arrival == "replay":
             out.replays.append(inbound.index)
             continue
         if arrival == "out_of_order":
             out.out_of_order.append(inbound.index)
             continue
-        # A later version in the same batch supersedes nothing yet: each is screened in order.
-        seen_in_batch[key] = inbound.index
+        # Versions of one manifest in the same batch are screened in order, each against
+        # the one before it (for LATE_AMENDMENT), whether that was in this batch or earlier.
         ctx.ledger.mark(*key)
+        previous.append(latest_in_batch.get(m.manifest_id) or ctx.last_screened.get(m.manifest_id))
+        latest_in_batch[m.manifest_id] = m
         valid.append(inbound)
 
     if valid:
         vm: list[Manifest] = [v.item for v in valid]  # type: ignore[misc]
-        previous = [ctx.last_screened.get(m.manifest_id) for m in vm]
         enriched = enrich_batch(
             vm,
             [v.received_at for v in valid],

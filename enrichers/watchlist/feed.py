@@ -18,9 +18,8 @@ import asyncio
 import logging
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from cargowatch.kafka import ensure_topics
+from cargowatch.kafka import TopicTail, ensure_topics
 from cargowatch.settings import Settings
 from enrichers.watchlist.publish import SUBJECT, marker_count, split_key
 from enrichers.watchlist.store import VERSION_MARKER_ID, WatchlistStore
@@ -38,9 +37,11 @@ class WatchlistFeed:
         self.settings = settings
         self.store = store
         self.codec = codec or Codec(registry_from_settings(settings.schema_registry_url))
-        self.caught_up = asyncio.Event()
-        self.records = 0
         self.bad_records = 0
+        # The topic read (all partitions, from the beginning, then tailing) is the shared
+        # global-table reader; this class only knows what a watchlist record means.
+        self._tail = TopicTail(settings, settings.topics.watchlist, self.apply)
+        self.caught_up = self._tail.caught_up
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         """Apply one topic record to the store."""
@@ -66,41 +67,23 @@ class WatchlistFeed:
             self.store.apply(entry)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Consume until ``stop`` is set (or the task is cancelled)."""
-        settings = self.settings
-        await ensure_topics(settings)
-        topic = settings.topics.watchlist
-        consumer = AIOKafkaConsumer(
-            **settings.kafka_client_options(), group_id=None, enable_auto_commit=False
-        )
-        await consumer.start()
+        """Consume until ``stop`` is set, :meth:`stop` is called, or the task is cancelled."""
+        await ensure_topics(self.settings)
+        watcher = asyncio.create_task(stop.wait()) if stop is not None else None
+        if watcher is not None:
+            watcher.add_done_callback(lambda _: self._tail.stop())
         try:
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                await consumer._client.force_metadata_update()  # noqa: SLF001 - fresh topic
-                partitions = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            end = await consumer.end_offsets(tps)
-            behind = {tp for tp in tps if end[tp] > 0}
-            if not behind:
-                self.caught_up.set()
-            while stop is None or not stop.is_set():
-                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-                for records in batch.values():
-                    for rec in records:
-                        self.apply(rec.key, rec.value)
-                        self.records += 1
-                if behind:
-                    for tp in list(behind):
-                        if await consumer.position(tp) >= end[tp]:
-                            behind.discard(tp)
-                    if not behind:
-                        log.info("watchlist feed caught up after %d records", self.records)
-                        self.caught_up.set()
+            await self._tail.run()
         finally:
-            await consumer.stop()
+            if watcher is not None:
+                watcher.cancel()
+
+    def stop(self) -> None:
+        self._tail.stop()
+
+    @property
+    def records(self) -> int:
+        return self._tail.records
 
 
 async def run_watchlist_feed(
