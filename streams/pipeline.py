@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
+from cargowatch.kafka import topic_partitions
 from cargowatch.settings import Settings
 from schemas.codec import Codec
 from schemas.deadletter import dlq_headers
@@ -31,7 +32,6 @@ from schemas.model import Rejection, Source
 from sinks.base import BatchSink, RejectedRecord, ScreenedRecord, SinkBatch
 from streams import metrics
 from streams.screening import BatchOutcome, Inbound, ScreeningContext, screen_batch
-from streams.tables import topic_partitions
 
 log = logging.getLogger("cargowatch.pipeline")
 
