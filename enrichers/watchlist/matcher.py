@@ -123,54 +123,110 @@ class ScreeningIndex:
         self, query: PartyQuery, threshold: float | None = None, top: int | None = None
     ) -> tuple[Hit, ...]:
         """Entries matching ``query`` at or above ``threshold``, best first (cached)."""
+        return self.search_many([query], threshold, top)[0]
+
+    def search_many(
+        self, queries: Sequence[PartyQuery], threshold: float | None = None, top: int | None = None
+    ) -> list[tuple[Hit, ...]]:
+        """:meth:`search` for a batch: names not in the cache are normalised once per
+        distinct name and their candidates generated together."""
         cfg = self.config
         threshold = cfg.threshold if threshold is None else threshold
         top = cfg.max_matches if top is None else top
-        nq = self.names.normalizer.normalize(query.name)
-        vessel = query.role == "VESSEL"
-        key = (nq.key, nq.legal_forms, query.country, query.vessel_imo, vessel, threshold, top)
+        normalize = self.names.normalizer.normalize
+        out: list[tuple[Hit, ...] | None] = [None] * len(queries)
+        todo: dict[tuple, list[int]] = {}
+        todo_nq: list[NormalizedName] = []
+        todo_q: list[PartyQuery] = []
         with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                self._cache.move_to_end(key)
-                return hit
-        result = self._search(query, nq, threshold, top)
-        with self._lock:
-            self._cache[key] = result
-            if len(self._cache) > cfg.cache_size:
-                self._cache.popitem(last=False)
-        return result
+            for i, query in enumerate(queries):
+                nq = normalize(query.name)
+                vessel = query.role == "VESSEL"
+                key = (nq.key, nq.legal_forms, query.country, query.vessel_imo, vessel, threshold, top)
+                hit = self._cache.get(key)
+                if hit is not None:
+                    self._cache.move_to_end(key)
+                    out[i] = hit
+                    continue
+                waiting = todo.get(key)
+                if waiting is None:
+                    todo[key] = [i]
+                    todo_nq.append(nq)
+                    todo_q.append(query)
+                else:
+                    waiting.append(i)
+        if todo:
+            positions = self.scored_positions_batch(
+                [nq if q.name.strip() else None for q, nq in zip(todo_q, todo_nq, strict=True)],
+                threshold,
+            )
+            results = [
+                self._search(q, nq, threshold, top, pos)
+                for q, nq, pos in zip(todo_q, todo_nq, positions, strict=True)
+            ]
+            with self._lock:
+                for (key, where), result in zip(todo.items(), results, strict=True):
+                    for i in where:
+                        out[i] = result
+                    self._cache[key] = result
+                    self._cache.move_to_end(key)
+                while len(self._cache) > cfg.cache_size:
+                    self._cache.popitem(last=False)
+        return [r if r is not None else () for r in out]
 
     def scored_positions(self, nq: NormalizedName, threshold: float) -> list[int]:
         """Name positions fully scored for a query: blocked by the index (score bound of
         at least ``threshold - candidate_margin``), then ranked by whole-name similarity
         (rapidfuzz, in C) so near-duplicates of a common name cannot crowd out the one
         that matches; the best blocking overlaps are kept too."""
+        return self.scored_positions_batch([nq], threshold)[0]
+
+    def scored_positions_batch(
+        self, nqs: Sequence[NormalizedName | None], threshold: float
+    ) -> list[list[int]]:
+        """:meth:`scored_positions` for a batch (``None``: nothing to score)."""
         cfg = self.config
         names = self.names
-        positions = names.candidates(
-            nq,
-            cfg.min_share,
-            cfg.max_blocked,
-            threshold - cfg.candidate_margin,
-            cfg.params.coverage_blend,
+        present = [nq for nq in nqs if nq is not None]
+        blocked = iter(
+            names.candidates_batch(
+                present,
+                cfg.min_share,
+                cfg.max_blocked,
+                threshold - cfg.candidate_margin,
+                cfg.params.coverage_blend,
+            )
         )
-        if not positions:
-            return []
         keys = names.keys
-        ranked = process.extract(
-            nq.key,
-            [keys[p] for p in positions],
-            scorer=fuzz.token_sort_ratio,
-            limit=cfg.max_candidates,
-            score_cutoff=cfg.prefilter_cutoff,
-        )
-        return list(
-            dict.fromkeys([positions[i] for _, _, i in ranked] + positions[: cfg.keep_by_bound])
-        )
+        out: list[list[int]] = []
+        for nq in nqs:
+            positions = next(blocked) if nq is not None else []
+            if not positions:
+                out.append([])
+                continue
+            ranked = process.extract(
+                nq.key,
+                [keys[p] for p in positions],
+                scorer=fuzz.token_sort_ratio,
+                limit=cfg.max_candidates,
+                score_cutoff=cfg.prefilter_cutoff,
+            )
+            out.append(
+                list(
+                    dict.fromkeys(
+                        [positions[i] for _, _, i in ranked] + positions[: cfg.keep_by_bound]
+                    )
+                )
+            )
+        return out
 
     def _search(
-        self, query: PartyQuery, nq: NormalizedName, threshold: float, top: int
+        self,
+        query: PartyQuery,
+        nq: NormalizedName,
+        threshold: float,
+        top: int,
+        positions: list[int],
     ) -> tuple[Hit, ...]:
         cfg = self.config
         best: dict[int, Hit] = {}
@@ -184,7 +240,6 @@ class ScreeningIndex:
         names = self.names
         stats = names.stats
         vessel_only = query.role == "VESSEL"
-        positions = self.scored_positions(nq, threshold) if query.name.strip() else []
         for npos in positions:
             item = names.names[npos]
             if vessel_only and self.entries[item.entry].kind != "vessel":
@@ -247,10 +302,10 @@ class WatchlistScreener:
     def screen_parties(self, queries: Sequence[PartyQuery]) -> list[list[WatchlistMatch]]:
         """Matches at or above the threshold for each query, best first, in query order."""
         index = self._index  # one snapshot for the whole batch
-        out: list[list[WatchlistMatch]] = []
-        for q in queries:
-            out.append([_to_match(index, q, h) for h in index.search(q)])
-        return out
+        return [
+            [_to_match(index, q, h) for h in hits]
+            for q, hits in zip(queries, index.search_many(queries), strict=True)
+        ]
 
     def search(
         self, name: str, top: int = 5, country: str | None = None, threshold: float = 0.0
