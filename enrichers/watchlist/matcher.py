@@ -31,7 +31,7 @@ from rapidfuzz import fuzz, process
 from enrichers.watchlist.index import NameIndex
 from enrichers.watchlist.loaders import WatchlistVersion
 from enrichers.watchlist.normalize import NormalizedName, Normalizer
-from enrichers.watchlist.scoring import ScoringParams, score_names
+from enrichers.watchlist.scoring import ScoringParams, can_reach, score_names
 from schemas.model import Manifest, WatchlistEntry, WatchlistMatch
 
 #: The one fixed threshold (0-1) the quality figures are measured at.
@@ -240,9 +240,14 @@ class ScreeningIndex:
         names = self.names
         stats = names.stats
         vessel_only = query.role == "VESSEL"
+        # below this raw score no qualifier lifts a name to the threshold
+        floor = threshold - (cfg.country_bonus if query.country else 0.0) - 1e-9
+        reject = top is not None and threshold > 0
         for npos in positions:
             item = names.names[npos]
             if vessel_only and self.entries[item.entry].kind != "vessel":
+                continue
+            if reject and not can_reach(nq, item.name, floor, cfg.params):
                 continue
             ns = score_names(nq, item.name, stats, cfg.params)
             score = ns.score * _STRENGTH_FACTOR.get(item.strength, 1.0)

@@ -162,6 +162,45 @@ def align(
     return out
 
 
+def can_reach(a: NormalizedName, b: NormalizedName, floor: float, params: ScoringParams) -> bool:
+    """False when ``score_names(a, b)`` is sure to stay below ``floor``: the fast reject
+    of a candidate, at a fraction of the cost of scoring it.
+
+    When both names keep a part the other lacks (a substitution), the conflict factor caps
+    the token score at ``1 - conflict_base``; above that only the joined spelling can reach
+    ``floor``. So unless every part of one name has a similar part in the other, or the
+    run-together spellings agree, the pair cannot reach a floor above that cap.
+
+    >>> from enrichers.watchlist.normalize import Normalizer
+    >>> n = Normalizer.default()
+    >>> p = ScoringParams()
+    >>> can_reach(n.normalize("Eric Badge"), n.normalize("Eric Badege"), 0.67, p)
+    True
+    >>> can_reach(n.normalize("Eric Miller"), n.normalize("Eric Badege"), 0.67, p)
+    False
+    """
+    if floor <= 1 - params.conflict_base:
+        return True
+    ta, tb = a.tokens, b.tokens
+    if not ta or not tb:
+        return False
+    abjad = (a.script == "abjad") != (b.script == "abjad")
+    m, init = params.min_token_sim, params.initial_sim
+    if all(any(token_similarity(x, y, abjad, init) >= m for y in tb) for x in ta):
+        return True
+    if all(any(token_similarity(x, y, abjad, init) >= m for x in ta) for y in tb):
+        return True
+    need = max(floor, params.joined_floor)
+    if Indel.normalized_similarity(a.joined, b.joined) >= need:
+        return True
+    if Indel.normalized_similarity(a.compact, b.compact) >= need:
+        return True
+    if abjad:
+        sk = Indel.normalized_similarity(skeleton(a.compact), skeleton(b.compact))
+        return sk >= 0.95 and 0.95 * sk >= need
+    return False
+
+
 def score_names(
     a: NormalizedName,
     b: NormalizedName,
