@@ -1,0 +1,62 @@
+"""The benchmark's own logic, without a broker: cloning framed manifests, percentiles,
+the BENCHMARKS.md section update. No timing asserts: performance lives in the benchmark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from unit.sinks.sink_samples import make_manifest
+
+from cargowatch.bench.data import BenchRecord, clone_to, relabel, with_manifest_id
+from cargowatch.bench.measure import percentile
+from cargowatch.bench.report import RESULTS_END, RESULTS_START, update_benchmarks_md
+from schemas.codec import Codec
+
+
+def _framed(manifest_id: str) -> BenchRecord:
+    value = Codec().encode("Manifest", make_manifest(manifest_id))
+    return BenchRecord(manifest_id.encode(), value, True)
+
+
+def test_with_manifest_id_rewrites_only_the_id() -> None:
+    codec = Codec()
+    original = _framed("24NL0000000000001")
+    renamed = with_manifest_id(original.value, "24NL0000000000001~copy-with-a-longer-id")
+    before, after = codec.decode("Manifest", original.value), codec.decode("Manifest", renamed)
+    assert after["manifest_id"] == "24NL0000000000001~copy-with-a-longer-id"
+    assert {k: v for k, v in after.items() if k != "manifest_id"} == {
+        k: v for k, v in before.items() if k != "manifest_id"
+    }
+
+
+def test_clone_to_makes_distinct_filings_and_keeps_unframed_records() -> None:
+    pool = [_framed("A1"), _framed("A2"), BenchRecord(None, b"not avro", False)]
+    out = clone_to(pool, 8)
+    assert len(out) == 8
+    framed_keys = [r.key for r in out if r.framed]
+    assert len(framed_keys) == len(set(framed_keys))  # every clone is a new filing
+    assert sum(not r.framed for r in out) == 2  # garbage stays garbage, cloned as is
+    codec = Codec()
+    assert all(
+        codec.decode("Manifest", r.value)["manifest_id"].encode() == r.key for r in out if r.framed
+    )
+    assert {r.key for r in relabel(out, "~lat")}.isdisjoint(framed_keys)
+
+
+def test_percentile_nearest_rank() -> None:
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50
+    assert percentile(values, 99) == 99
+    assert percentile(values, 100) == 100
+    assert percentile([], 99) == 0.0
+
+
+def test_benchmarks_md_keeps_the_hand_written_text(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text(
+        f"# Benchmarks\n\nintro\n\n{RESULTS_START}\nold\n{RESULTS_END}\n\n## Design\nkept\n"
+    )
+    update_benchmarks_md(path, "new figures")
+    text = path.read_text()
+    assert "new figures" in text and "old" not in text
+    assert text.startswith("# Benchmarks\n\nintro") and text.endswith("## Design\nkept\n")
