@@ -50,6 +50,15 @@ def deletions(token: str) -> list[str]:
     return [token[:i] + token[i + 1 :] for i in range(len(token))]
 
 
+def sorted_key(name: NormalizedName) -> str:
+    """The normalised name with its words in sorted order.
+
+    >>> sorted_key(Normalizer.default().normalize("Smith, John"))
+    'john smith'
+    """
+    return " ".join(sorted(name.tokens))
+
+
 @dataclass(frozen=True, slots=True)
 class IndexedName:
     """One indexed name: which entry (position in the index's entry table) it belongs to."""
@@ -65,7 +74,9 @@ class NameIndex:
     def __init__(self, normalizer: Normalizer):
         self.normalizer = normalizer
         self.names: list[IndexedName] = []
-        self.keys: list[str] = []  # normalised name strings, by position (for rapidfuzz)
+        # normalised names with their words sorted, by position: rapidfuzz's plain ratio
+        # on these is token_sort_ratio without re-splitting every candidate per query
+        self.sorted_keys: np.ndarray = np.zeros(0, dtype=object)
         self.stats = TokenStats()
         self._vocab: dict[str, int] = {}
         self._postings: list[array] = []
@@ -112,7 +123,7 @@ class NameIndex:
                 joined.setdefault(nn.joined, array("i")).append(pos)
         idx._joined = joined
         idx._tokens = list(vocab)
-        idx.keys = [n.name.key for n in idx.names]
+        idx.sorted_keys = np.array([sorted_key(n.name) for n in idx.names], dtype=object)
         df = {tok: len(postings[tid]) for tok, tid in vocab.items()}
         idx.stats = TokenStats(df, len(idx.names))
         weight = idx.stats.weight
@@ -271,6 +282,22 @@ class NameIndex:
         """:meth:`candidates` for many queries at once: the postings of the whole batch
         are merged and bounded in a few array operations (numpy's per-call overhead,
         not the arithmetic, is what one query at a time costs)."""
+        return [
+            a.tolist()
+            for a in self.candidate_arrays(
+                queries, min_share, max_candidates, min_score, coverage_blend
+            )
+        ]
+
+    def candidate_arrays(
+        self,
+        queries: Sequence[NormalizedName],
+        min_share: float = 0.3,
+        max_candidates: int = 40,
+        min_score: float = 0.0,
+        coverage_blend: float = 0.4,
+    ) -> list[np.ndarray]:
+        """:meth:`candidates_batch` as arrays of name positions."""
         n_names = max(len(self.names), 1)
         arrays: list[np.ndarray] = []
         chunk_w: list[float] = []
@@ -287,7 +314,8 @@ class NameIndex:
                 chunk_w.append(w)
                 chunk_open.append(opening)
                 chunk_q.append(qi)
-        out: list[list[int]] = [[] for _ in queries]
+        none = np.zeros(0, dtype=np.int64)
+        out: list[np.ndarray] = [none] * len(queries)
         if not arrays:
             return out
         sizes = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
@@ -321,7 +349,7 @@ class NameIndex:
         sel = np.flatnonzero(bound >= min_score)
         order = np.lexsort((pos[sel], -bound[sel], qidx[sel]))
         ranked_q = qidx[sel][order]
-        ranked = pos[sel][order].tolist()
+        ranked = pos[sel][order]
         starts = np.searchsorted(ranked_q, np.arange(len(queries) + 1)).tolist()
         for qi in range(len(queries)):
             a, b = starts[qi], starts[qi + 1]

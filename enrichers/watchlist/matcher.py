@@ -28,7 +28,7 @@ from itertools import count
 import msgspec
 from rapidfuzz import fuzz, process
 
-from enrichers.watchlist.index import NameIndex
+from enrichers.watchlist.index import NameIndex, sorted_key
 from enrichers.watchlist.loaders import WatchlistVersion
 from enrichers.watchlist.normalize import NormalizedName, Normalizer
 from enrichers.watchlist.scoring import ScoringParams, can_reach, score_names
@@ -189,7 +189,7 @@ class ScreeningIndex:
         names = self.names
         present = [nq for nq in nqs if nq is not None]
         blocked = iter(
-            names.candidates_batch(
+            names.candidate_arrays(
                 present,
                 cfg.min_share,
                 cfg.max_blocked,
@@ -197,27 +197,22 @@ class ScreeningIndex:
                 cfg.params.coverage_blend,
             )
         )
-        keys = names.keys
+        sorted_keys = names.sorted_keys
         out: list[list[int]] = []
         for nq in nqs:
-            positions = next(blocked) if nq is not None else []
-            if not positions:
+            positions = next(blocked) if nq is not None else None
+            if positions is None or not len(positions):
                 out.append([])
                 continue
             ranked = process.extract(
-                nq.key,
-                [keys[p] for p in positions],
-                scorer=fuzz.token_sort_ratio,
+                sorted_key(nq),
+                sorted_keys[positions].tolist(),
+                scorer=fuzz.ratio,  # on sorted words: token_sort_ratio
                 limit=cfg.max_candidates,
                 score_cutoff=cfg.prefilter_cutoff,
             )
-            out.append(
-                list(
-                    dict.fromkeys(
-                        [positions[i] for _, _, i in ranked] + positions[: cfg.keep_by_bound]
-                    )
-                )
-            )
+            best = [int(positions[i]) for _, _, i in ranked]
+            out.append(list(dict.fromkeys(best + positions[: cfg.keep_by_bound].tolist())))
         return out
 
     def _search(

@@ -178,6 +178,13 @@ class Normalizer:
             if toks:
                 self._forms.setdefault(toks, generic)
         self._max_len = max((len(k) for k in self._forms), default=1)
+        # phrases by their first and last word, longest first: a word that starts (ends)
+        # no legal form is passed over with one lookup
+        self._by_first: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        self._by_last: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for phrase, generic in sorted(self._forms.items(), key=lambda kv: -len(kv[0])):
+            self._by_first.setdefault(phrase[0], []).append((phrase, generic))
+            self._by_last.setdefault(phrase[-1], []).append((phrase, generic))
         self._cache: dict[str, NormalizedName] = {}
 
     @classmethod
@@ -189,14 +196,21 @@ class Normalizer:
         self, words: list[str], pos: int, ending: bool, long_only: bool = False
     ) -> tuple[int, str]:
         """The legal form phrase starting at ``pos`` (or ending there when ``ending``)."""
-        for size in range(
-            min(self._max_len, len(words) - 1 if not long_only else len(words)), 0, -1
-        ):
-            phrase = tuple(words[pos - size : pos]) if ending else tuple(words[pos : pos + size])
-            if len(phrase) != size:
+        limit = min(self._max_len, len(words) - 1 if not long_only else len(words))
+        if ending:
+            phrases = self._by_last.get(words[pos - 1]) if 0 < pos <= len(words) else None
+        else:
+            phrases = self._by_first.get(words[pos]) if 0 <= pos < len(words) else None
+        for phrase, generic in phrases or ():
+            size = len(phrase)
+            if size > limit:
                 continue
-            generic = self._forms.get(phrase)
-            if generic is not None and (not long_only or size > 1 or len(phrase[0]) >= 5):
+            if ending:
+                if pos - size < 0 or tuple(words[pos - size : pos]) != phrase:
+                    continue
+            elif tuple(words[pos : pos + size]) != phrase:
+                continue
+            if not long_only or size > 1 or len(phrase[0]) >= 5:
                 return size, generic
         return 0, ""
 
