@@ -318,23 +318,36 @@ class NameIndex:
         out: list[np.ndarray] = [none] * len(queries)
         if not arrays:
             return out
+        # One sort of (query, name, chunk) packed in an int64 groups every name's chunks
+        # in chunk order (the sums come out as a bincount over the chunks would give).
+        chunk_bits = max(1, (len(arrays) - 1).bit_length())
+        if (len(queries) * n_names).bit_length() + chunk_bits > 62:
+            half = len(queries) // 2
+            return self.candidate_arrays(
+                queries[:half], min_share, max_candidates, min_score, coverage_blend
+            ) + self.candidate_arrays(
+                queries[half:], min_share, max_candidates, min_score, coverage_blend
+            )
         sizes = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
-        keys = np.concatenate(arrays).astype(np.int64)
-        keys += np.repeat(np.asarray(chunk_q, dtype=np.int64) * n_names, sizes)
-        uniq, inverse = np.unique(keys, return_inverse=True)
-        shared = np.bincount(
-            inverse, weights=np.repeat(np.asarray(chunk_w), sizes), minlength=len(uniq)
-        )
-        opened = np.bincount(
-            inverse,
-            weights=np.repeat(np.asarray(chunk_open, dtype=np.float64), sizes),
-            minlength=len(uniq),
-        )
+        packed = np.concatenate(arrays).astype(np.int64)
+        packed += np.repeat(np.asarray(chunk_q, dtype=np.int64) * n_names, sizes)
+        packed <<= chunk_bits
+        packed |= np.repeat(np.arange(len(arrays), dtype=np.int64), sizes)
+        packed.sort()
+        chunk = packed & ((1 << chunk_bits) - 1)
+        packed >>= chunk_bits
+        first = np.empty(len(packed), dtype=bool)
+        first[0] = True
+        np.not_equal(packed[1:], packed[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        uniq = packed[starts]
+        shared = np.add.reduceat(np.asarray(chunk_w)[chunk], starts)
+        opened = np.logical_or.reduceat(np.asarray(chunk_open)[chunk], starts)
         qidx = uniq // n_names
         total = totals[qidx]
         # Keep names whose best possible score (all shared weight aligned perfectly)
         # can reach ``min_score``: most non-matching names stop here, unscored.
-        keep = np.flatnonzero((opened > 0) & (shared >= min_share * total))
+        keep = np.flatnonzero(opened & (shared >= min_share * total))
         if not len(keep):
             return out
         qidx, total, shared = qidx[keep], total[keep], shared[keep]
