@@ -360,14 +360,15 @@ class NameIndex:
         # No substitution penalty here: parts not shared by blocking keys (two or more
         # edits apart) may still align in scoring, so the bound stays optimistic.
         sel = np.flatnonzero(bound >= min_score)
-        order = np.lexsort((pos[sel], -bound[sel], qidx[sel]))
-        ranked_q = qidx[sel][order]
-        ranked = pos[sel][order]
+        # already grouped by query and ordered by position: a stable sort by bound within
+        # each query's run ranks best bound first, ties by position
+        ranked_q, ranked_pos, ranked_bound = qidx[sel], pos[sel], -bound[sel]
         starts = np.searchsorted(ranked_q, np.arange(len(queries) + 1)).tolist()
         for qi in range(len(queries)):
             a, b = starts[qi], starts[qi + 1]
             if b > a:
-                out[qi] = ranked[a : min(b, a + max_candidates)]
+                order = np.argsort(ranked_bound[a:b], kind="stable")[:max_candidates]
+                out[qi] = ranked_pos[a:b][order]
         return out
 
     def _posting(self, tid: int) -> np.ndarray:
