@@ -41,6 +41,7 @@ FAULT_HANG_ENV = "CARGOWATCH_FAULT_HANG_AFTER_RECORDS"
 """Fault injection, for tests only: once this many records are committed, the pipeline
 stops screening (hangs) with lag left, so the watchdog's stall detection can be tested
 on the real worker. Never set in production."""
+CHUNK_WAIT_S = 0.025  # while a commit is in flight, screen what arrived at this interval
 STOP_WAIT_S = 5.0  # how long stop() lets the batch being screened finish and commit
 
 
@@ -78,15 +79,39 @@ class _Prepared:
     offsets: dict[TopicPartition, int]
 
 
+def _merge(parts: Sequence[tuple[Sequence, _Prepared]]) -> tuple[list, _Prepared]:
+    """Several screened chunks as one batch: records concatenated, indices shifted."""
+    if len(parts) == 1:
+        return list(parts[0][0]), parts[0][1]
+    records: list = []
+    out = BatchOutcome()
+    outputs: list[_Output] = []
+    offsets: dict[TopicPartition, int] = {}
+    for recs, prepared in parts:
+        base = len(records)
+        records.extend(recs)
+        o = prepared.outcome
+        out.results.extend((i + base, r) for i, r in o.results)
+        out.alerts.extend((i + base, a) for i, a in o.alerts)
+        out.rejections.extend((i + base, r) for i, r in o.rejections)
+        out.screened.extend((i + base, m) for i, m in o.screened)
+        out.replays.extend(i + base for i in o.replays)
+        out.out_of_order.extend(i + base for i in o.out_of_order)
+        outputs.extend(prepared.outputs)
+        for tp, offset in prepared.offsets.items():
+            offsets[tp] = max(offsets.get(tp, -1), offset)
+    return records, _Prepared(out, outputs, offsets)
+
+
 class _Rebalance(ConsumerRebalanceListener):
     def __init__(self, pipeline: ScreeningPipeline):
         self.pipeline = pipeline
 
     async def on_partitions_revoked(self, revoked):  # noqa: D401 - aiokafka callback
         metrics.REBALANCES.inc()
-        # The batch whose transaction is in flight belongs to these partitions: let it
-        # commit (or fail) before they move, so the next owner starts after it.
-        await self.pipeline.drain()
+        # The batches in flight or screened and waiting belong to these partitions: let
+        # them commit (or fail) before the partitions move, so the next owner starts after.
+        await self.pipeline.flush_pending()
 
     async def on_partitions_assigned(self, assigned):
         # aiokafka sets the assignment (and may fetch) before this callback finishes, so
@@ -129,6 +154,9 @@ class ScreeningPipeline:
         self._fatal: BaseException | None = None
         self._partitions: dict[str, int] = {}
         self._inflight: asyncio.Task[None] | None = None
+        # Screened chunks waiting for the commit in flight to finish (one batch's worth).
+        self._pending: list[tuple[Sequence, _Prepared]] = []
+        self._pending_count = 0
         self._running: asyncio.Event | None = None
         hang = os.environ.get(FAULT_HANG_ENV, "")
         self._fault_hang_after: int | None = int(hang) if hang else None
@@ -171,7 +199,7 @@ class ScreeningPipeline:
             while self._running.is_set() and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
         try:
-            await self.drain()
+            await self.flush_pending()
         except Exception:  # noqa: BLE001 - its offsets stay uncommitted: the batch is redone
             log.exception("the last batch could not be committed; it will be processed again")
         for sink in self.sinks:
@@ -187,40 +215,69 @@ class ScreeningPipeline:
     async def run(self) -> None:
         """Fetch and screen batches until ``request_stop``.
 
-        Two batches overlap: while batch N's transaction commits (sinks flushed, outputs
-        sent, offsets committed), batch N+1 is fetched and screened on a worker thread.
-        Commits stay strictly in order, one at a time, each after its own effects; the
-        event loop stays free for heartbeats, fetches and /healthz while a batch is
-        screened.
+        Screening and committing overlap: while batch N's transaction commits (sinks
+        flushed, outputs sent, offsets committed), the records arriving meanwhile are
+        fetched and screened on a worker thread in chunks; when N's commit is done, all
+        of them are committed as batch N+1. So a batch is whatever arrived during one
+        commit (up to ``batch_size``): small and quick under light load, large under a
+        backlog, and the worker keeps up without building a queue of its own. Commits
+        stay strictly in order, one at a time, each after its own effects; the event
+        loop stays free for heartbeats, fetches and /healthz while a chunk is screened.
         """
         assert self.consumer is not None
         linger = self.settings.batch_linger_ms
+        size = self.settings.batch_size
         self._running = running = asyncio.Event()
         running.set()
         try:
             while not self._stopping.is_set():
-                batches = await self.consumer.getmany(timeout_ms=linger, max_records=self.settings.batch_size)
+                room = max(1, size - self._pending_count)
+                wait = linger
+                if self._inflight is not None:
+                    # A commit is in flight: let records gather in the fetcher for a
+                    # moment (screening tiny chunks would waste the per-call costs),
+                    # then take what is there; it joins the next batch.
+                    await asyncio.wait({self._inflight}, timeout=CHUNK_WAIT_S)
+                    wait = 0
+                batches = await self.consumer.getmany(timeout_ms=wait, max_records=room)
                 records = [r for part in batches.values() for r in part]
                 if self._inflight is not None and self._inflight.done():
                     await self.drain()  # a failed commit stops the worker now, not a batch later
                 if self._stopping.is_set():
                     break  # fetched, not screened: uncommitted, the next owner takes them
-                if not records:
+                if records:
+                    self._pending.append((records, await self._screen(records)))
+                    self._pending_count += len(records)
+                if not self._pending:
                     await self.update_lag()
                     if self.stats.lag == 0 and self._inflight is None:
                         # Idle with nothing to do is progress; an empty fetch while lag
                         # remains is not (that is the stall the watchdog is for).
                         self.stats.last_commit_monotonic = time.monotonic()
                     continue
-                prepared = await self._screen(records)
+                if self._inflight is not None and self._pending_count < size:
+                    continue  # keep gathering until the commit in flight is done
                 await self.drain()
-                self._inflight = asyncio.create_task(self._commit(records, prepared))
+                self._start_commit()
                 await self.update_lag()
         finally:
             try:
-                await self.drain()
+                await self.flush_pending()
             finally:
                 running.clear()
+
+    def _start_commit(self) -> None:
+        parts, self._pending, self._pending_count = self._pending, [], 0
+        records, prepared = _merge(parts)
+        self._inflight = asyncio.create_task(self._commit(records, prepared))
+
+    async def flush_pending(self) -> None:
+        """Commit the batch in flight and whatever is screened and waiting (before the
+        partitions move or the worker stops); raises a commit's error."""
+        await self.drain()
+        if self._pending:
+            self._start_commit()
+            await self.drain()
 
     async def drain(self) -> None:
         """Wait for the batch in flight (if any) to commit; raises its error."""
