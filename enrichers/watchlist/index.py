@@ -77,6 +77,7 @@ class NameIndex:
         # normalised names with their words sorted, by position: rapidfuzz's plain ratio
         # on these is token_sort_ratio without re-splitting every candidate per query
         self.sorted_keys: np.ndarray = np.zeros(0, dtype=object)
+        self.key_lengths: np.ndarray = np.zeros(0, dtype=np.int32)
         self.stats = TokenStats()
         self._vocab: dict[str, int] = {}
         self._postings: list[array] = []
@@ -124,6 +125,9 @@ class NameIndex:
         idx._joined = joined
         idx._tokens = list(vocab)
         idx.sorted_keys = np.array([sorted_key(n.name) for n in idx.names], dtype=object)
+        idx.key_lengths = np.fromiter(
+            (len(k) for k in idx.sorted_keys), dtype=np.int32, count=len(idx.sorted_keys)
+        )
         df = {tok: len(postings[tid]) for tok, tid in vocab.items()}
         idx.stats = TokenStats(df, len(idx.names))
         weight = idx.stats.weight

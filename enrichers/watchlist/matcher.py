@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from itertools import count
 
 import msgspec
+import numpy as np
 from rapidfuzz import fuzz, process
 
 from enrichers.watchlist.index import NameIndex, sorted_key
@@ -197,21 +198,29 @@ class ScreeningIndex:
                 cfg.params.coverage_blend,
             )
         )
-        sorted_keys = names.sorted_keys
+        sorted_keys, key_lengths = names.sorted_keys, names.key_lengths
+        cutoff = cfg.prefilter_cutoff
         out: list[list[int]] = []
         for nq in nqs:
             positions = next(blocked) if nq is not None else None
             if positions is None or not len(positions):
                 out.append([])
                 continue
+            key = sorted_key(nq)
+            # Indel ratio <= 200 * min(len) / (sum of lengths): names too much longer or
+            # shorter cannot reach the cutoff, so they are not handed to rapidfuzz
+            lengths = key_lengths[positions]
+            fits = positions[
+                200 * np.minimum(lengths, len(key)) >= cutoff * (lengths + len(key))
+            ]
             ranked = process.extract(
-                sorted_key(nq),
-                sorted_keys[positions].tolist(),
+                key,
+                sorted_keys[fits].tolist(),
                 scorer=fuzz.ratio,  # on sorted words: token_sort_ratio
                 limit=cfg.max_candidates,
-                score_cutoff=cfg.prefilter_cutoff,
+                score_cutoff=cutoff,
             )
-            best = [int(positions[i]) for _, _, i in ranked]
+            best = [int(fits[i]) for _, _, i in ranked]
             out.append(list(dict.fromkeys(best + positions[: cfg.keep_by_bound].tolist())))
         return out
 
