@@ -251,7 +251,7 @@ class ScreeningIndex:
             item = names.names[npos]
             if vessel_only and self.entries[item.entry].kind != "vessel":
                 continue
-            if reject and not can_reach(nq, item.name, floor, cfg.params):
+            if reject and not can_reach(nq, item.name, floor, cfg.params, stats):
                 continue
             ns = score_names(nq, item.name, stats, cfg.params)
             score = ns.score * _STRENGTH_FACTOR.get(item.strength, 1.0)

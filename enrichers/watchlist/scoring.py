@@ -162,14 +162,26 @@ def align(
     return out
 
 
-def can_reach(a: NormalizedName, b: NormalizedName, floor: float, params: ScoringParams) -> bool:
+def can_reach(
+    a: NormalizedName,
+    b: NormalizedName,
+    floor: float,
+    params: ScoringParams,
+    stats: TokenStats = EMPTY_STATS,
+) -> bool:
     """False when ``score_names(a, b)`` is sure to stay below ``floor``: the fast reject
     of a candidate, at a fraction of the cost of scoring it.
 
-    When both names keep a part the other lacks (a substitution), the conflict factor caps
-    the token score at ``1 - conflict_base``; above that only the joined spelling can reach
-    ``floor``. So unless every part of one name has a similar part in the other, or the
-    run-together spellings agree, the pair cannot reach a floor above that cap.
+    Parts align only with a part at least ``min_token_sim`` alike, so the score is
+    bounded by the parts that have such a partner at all:
+
+    - unless every part of one name has a partner, both names keep a part the other
+      lacks (a substitution) and the conflict factor caps the token score at
+      ``1 - conflict_base``;
+    - otherwise (names without initials) the overlap is at most the weight of the parts
+      with a partner, each aligned perfectly;
+    - the joined spelling counts only from ``joined_floor``; number and legal-form
+      mismatches cost what they cost in scoring.
 
     >>> from enrichers.watchlist.normalize import Normalizer
     >>> n = Normalizer.default()
@@ -179,26 +191,47 @@ def can_reach(a: NormalizedName, b: NormalizedName, floor: float, params: Scorin
     >>> can_reach(n.normalize("Eric Miller"), n.normalize("Eric Badege"), 0.67, p)
     False
     """
-    if floor <= 1 - params.conflict_base:
-        return True
     ta, tb = a.tokens, b.tokens
     if not ta or not tb:
-        return False
+        return floor <= 0
     abjad = (a.script == "abjad") != (b.script == "abjad")
     m, init = params.min_token_sim, params.initial_sim
-    if all(any(token_similarity(x, y, abjad, init) >= m for y in tb) for x in ta):
+    part_a = [False] * len(ta)
+    part_b = [False] * len(tb)
+    for i, x in enumerate(ta):
+        for j, y in enumerate(tb):
+            if token_similarity(x, y, abjad, init) >= m:
+                part_a[i] = part_b[j] = True
+    mult = 1.0
+    if set(a.numbers) != set(b.numbers):
+        mult *= 1 - params.number_penalty
+    if a.legal_forms and b.legal_forms and not set(a.legal_forms) & set(b.legal_forms):
+        mult *= 1 - params.legal_form_penalty
+    need = floor - 1e-4  # scores are rounded to 4 places
+    if all(part_a) or all(part_b):
+        cap = 1.0
+        if all(len(t) > 1 for t in ta) and all(len(t) > 1 for t in tb):
+            # no initials: part weights are the plain token weights
+            wa = [stats.weight(t) for t in ta]
+            wb = [stats.weight(t) for t in tb]
+            got = sum(w for w, ok in zip(wa, part_a, strict=True) if ok)
+            got += sum(w for w, ok in zip(wb, part_b, strict=True) if ok)
+            dice = got / (sum(wa) + sum(wb))
+            blend = params.coverage_blend if min(len(ta), len(tb)) > 1 else params.single_word_blend
+            cap = min(1.0, blend + (1 - blend) * dice)
+    else:
+        cap = 1 - params.conflict_base
+    if cap * mult >= need:
         return True
-    if all(any(token_similarity(x, y, abjad, init) >= m for x in ta) for y in tb):
-        return True
-    need = max(floor, params.joined_floor)
-    if Indel.normalized_similarity(a.joined, b.joined) >= need:
-        return True
-    if Indel.normalized_similarity(a.compact, b.compact) >= need:
-        return True
+    joined = max(
+        Indel.normalized_similarity(a.joined, b.joined),
+        Indel.normalized_similarity(a.compact, b.compact),
+    )
     if abjad:
         sk = Indel.normalized_similarity(skeleton(a.compact), skeleton(b.compact))
-        return sk >= 0.95 and 0.95 * sk >= need
-    return False
+        if sk >= 0.95:
+            joined = max(joined, 0.95 * sk)
+    return joined >= params.joined_floor and joined * mult >= need
 
 
 def score_names(
