@@ -106,3 +106,35 @@ def test_index_keeps_what_brute_force_finds(screener: WatchlistScreener, refdata
         kept += len(brute & cands)
     assert found > 50
     assert kept / found >= 0.995
+
+
+def test_fast_reject_never_drops_a_pair_at_the_floor(
+    screener: WatchlistScreener, refdata: Path
+) -> None:
+    """can_reach only rejects pairs score_names keeps below the floor (labelled cases)."""
+    import csv
+
+    from enrichers.watchlist.scoring import can_reach
+
+    index = screener.index
+    norm, stats, params = index.names.normalizer, index.names.stats, index.config.params
+    with (refdata / "matching" / "nomenklatura_name_cases.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    rejected = 0
+    for row in rows:
+        a, b = norm.normalize(row["name1"]), norm.normalize(row["name2"])
+        score = score_names(a, b, stats, params).score
+        for floor in (0.5, 0.64, 0.67, 0.8):
+            reach = can_reach(a, b, floor, params, stats)
+            assert reach or score < floor, (row["name1"], row["name2"], score, floor)
+            rejected += not reach
+    assert rejected > len(rows)  # it does reject: most pairs at the higher floors
+
+
+def test_batch_answers_as_one_at_a_time(screener: WatchlistScreener) -> None:
+    names = ["Eric Badge", "BADEGE, Eric", "Hamburg Coffee Import GmbH", "Eric Badge", ""]
+    queries = [PartyQuery(n, "CONSIGNEE") for n in names]
+    batch = screener.index.search_many(queries)
+    screener.index._cache.clear()
+    assert batch == [screener.index.search(q) for q in queries]
+    assert batch[0] == batch[3] and batch[0] and batch[4] == ()
