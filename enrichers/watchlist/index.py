@@ -176,20 +176,21 @@ class NameIndex:
                 out.update(hit)  # list tokens one letter longer
             vocab = self._vocab
             deletes = self._deletes
-            long_token = len(token) >= MIN_DOUBLE_EDIT_LEN
-            for d in deletions(token):
+            first = set(deletions(token))
+            for d in first:
                 t = vocab.get(d)
                 if t is not None:
                     out.add(t)  # list tokens one letter shorter
                 hit = deletes.get(d)
                 if hit is not None:
                     out.update(hit)  # substitutions and transpositions
-                if long_token:
-                    # long names carry two defects as often as one (Nikollai/Nikolay)
-                    for dd in deletions(d):
-                        hit = deletes.get(dd)
-                        if hit is not None:
-                            out.update(hit)
+            if len(token) >= MIN_DOUBLE_EDIT_LEN:
+                # long names carry two defects as often as one (Nikollai/Nikolay); two
+                # deletions in either order are one key, looked up once
+                for dd in {d[:i] + d[i + 1 :] for d in first for i in range(len(d))}:
+                    hit = deletes.get(dd)
+                    if hit is not None:
+                        out.update(hit)
         if abjad and token.isalpha():
             hit = self._skeletons.get(skeleton(token))
             if hit is not None:
