@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 APP_ID_ENV = "CARGOWATCH_BENCH_BASELINE_APP_ID"
 SOURCE_ENV = "CARGOWATCH_BENCH_BASELINE_SOURCE"
@@ -56,16 +57,16 @@ def main() -> None:
         datadir=str(datadir),
         loghandlers=[],
     )
-    raw = {
-        "key_type": bytes,
-        "value_type": bytes,
-        "key_serializer": "raw",
-        "value_serializer": "raw",
-    }
-    source = app.topic(os.environ[SOURCE_ENV], **raw)
-    screened = app.topic(f"{prefix}screened", **raw)
-    alerts = app.topic(f"{prefix}alerts", **raw)
-    rejected = app.topic(f"{prefix}rejected", **raw)
+
+    def raw_topic(name: str) -> faust.TopicT:
+        return app.topic(
+            name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
+
+    source = raw_topic(os.environ[SOURCE_ENV])
+    screened = raw_topic(f"{prefix}screened")
+    alerts = raw_topic(f"{prefix}alerts")
+    rejected = raw_topic(f"{prefix}rejected")
 
     @app.agent(source)
     async def screen(stream):  # the per-event shape under test
@@ -89,9 +90,9 @@ def main() -> None:
             for _, rejection in outcome.rejections:
                 await rejected.send(key=event.key, value=codec.encode("Rejection", rejection))
 
-    @app.on_partitions_assigned.connect
-    async def ready(sender, assigned, **kwargs):  # the benchmark waits for this line
-        if assigned:
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # faust's stub: positional-only sender
+    async def ready(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        if assigned:  # the benchmark waits for this line
             print("baseline ready", flush=True)
 
     worker = faust.Worker(app, loglevel="WARNING", quiet=True)

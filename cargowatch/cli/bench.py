@@ -75,10 +75,11 @@ def bench_command(
         write_json(flat, json_path)
         console.print(f"json: {json_path}")
     if not quick:
+        # BENCHMARKS.md links a copy of the plot kept in the repository (bench-results/
+        # is scratch space, ignored by git).
         md = REPO_ROOT / "BENCHMARKS.md"
-        rel = Path("bench-results") / plot_path.name
-        if plot_path.resolve().parent != (REPO_ROOT / "bench-results").resolve():
-            (REPO_ROOT / "bench-results").mkdir(exist_ok=True)
-            (REPO_ROOT / rel).write_bytes(plot_path.read_bytes())
+        rel = Path("docs") / "benchmarks" / "bench.png"
+        (REPO_ROOT / rel).parent.mkdir(parents=True, exist_ok=True)
+        (REPO_ROOT / rel).write_bytes(plot_path.read_bytes())
         update_benchmarks_md(md, results_markdown(flat, str(rel)))
         console.print(f"updated {md}")
