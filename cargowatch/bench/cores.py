@@ -105,11 +105,11 @@ def watchlist_rate(
     }
 
 
-def scoring_rate(count: int) -> dict[str, Any]:
+def scoring_rate(count: int, single: int = 300) -> dict[str, Any]:
     """The scoring core's own benchmark (streams/scoring/bench.py)."""
     from streams.scoring.bench import run_scoring_bench
 
-    return run_scoring_bench(count)
+    return run_scoring_bench(count, single=single)
 
 
 def refdata_files(refdata: str) -> list[str]:

@@ -318,6 +318,12 @@ class Subprocess:
             code = self.proc.wait()
         return code, time.perf_counter() - t0
 
+    def kill(self) -> None:
+        """SIGKILL and reap (for a process whose clean stop is not being measured)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
