@@ -231,7 +231,9 @@ class NameIndex:
         """Name positions worth scoring for ``query``, best score bound first: sharing at
         least ``min_share`` of its token weight (through blocking keys) and with an
         optimistic score bound of at least ``min_score``."""
-        return self.candidates_batch([query], min_share, max_candidates, min_score, coverage_blend)[0]
+        return self.candidates_batch([query], min_share, max_candidates, min_score, coverage_blend)[
+            0
+        ]
 
     def _blocking_chunks(
         self, query: NormalizedName, min_share: float
@@ -349,18 +351,18 @@ class NameIndex:
         shared = np.add.reduceat(np.asarray(chunk_w)[chunk], starts)
         opened = np.logical_or.reduceat(np.asarray(chunk_open)[chunk], starts)
         qidx = uniq // n_names
-        total = totals[qidx]
+        query_total = totals[qidx]
         # Keep names whose best possible score (all shared weight aligned perfectly)
         # can reach ``min_score``: most non-matching names stop here, unscored.
-        keep = np.flatnonzero(opened & (shared >= min_share * total))
+        keep = np.flatnonzero(opened & (shared >= min_share * query_total))
         if not len(keep):
             return out
-        qidx, total, shared = qidx[keep], total[keep], shared[keep]
+        qidx, query_total, shared = qidx[keep], query_total[keep], shared[keep]
         pos = uniq[keep] - qidx * n_names
         wn = self._name_weight_np[pos].astype(np.float64)
         shared_n = np.minimum(shared, wn)
-        coverage = np.minimum(1.0, shared_n / np.minimum(total, wn))
-        overlap = np.minimum(1.0, 2 * shared_n / (total + wn))
+        coverage = np.minimum(1.0, shared_n / np.minimum(query_total, wn))
+        overlap = np.minimum(1.0, 2 * shared_n / (query_total + wn))
         bound = coverage_blend * coverage + (1 - coverage_blend) * overlap
         # No substitution penalty here: parts not shared by blocking keys (two or more
         # edits apart) may still align in scoring, so the bound stays optimistic.

@@ -143,7 +143,15 @@ class ScreeningIndex:
             for i, query in enumerate(queries):
                 nq = normalize(query.name)
                 vessel = query.role == "VESSEL"
-                key = (nq.key, nq.legal_forms, query.country, query.vessel_imo, vessel, threshold, top)
+                key = (
+                    nq.key,
+                    nq.legal_forms,
+                    query.country,
+                    query.vessel_imo,
+                    vessel,
+                    threshold,
+                    top,
+                )
                 hit = self._cache.get(key)
                 if hit is not None:
                     self._cache.move_to_end(key)
@@ -203,16 +211,14 @@ class ScreeningIndex:
         out: list[list[int]] = []
         for nq in nqs:
             positions = next(blocked) if nq is not None else None
-            if positions is None or not len(positions):
+            if nq is None or positions is None or not len(positions):
                 out.append([])
                 continue
             key = sorted_key(nq)
             # Indel ratio <= 200 * min(len) / (sum of lengths): names too much longer or
             # shorter cannot reach the cutoff, so they are not handed to rapidfuzz
             lengths = key_lengths[positions]
-            fits = positions[
-                200 * np.minimum(lengths, len(key)) >= cutoff * (lengths + len(key))
-            ]
+            fits = positions[200 * np.minimum(lengths, len(key)) >= cutoff * (lengths + len(key))]
             ranked = process.extract(
                 key,
                 sorted_keys[fits].tolist(),
