@@ -139,9 +139,9 @@ class ScreeningIndex:
         todo: dict[tuple, list[int]] = {}
         todo_nq: list[NormalizedName] = []
         todo_q: list[PartyQuery] = []
+        normalized = [normalize(q.name) for q in queries]  # outside the lock
         with self._lock:
-            for i, query in enumerate(queries):
-                nq = normalize(query.name)
+            for i, (query, nq) in enumerate(zip(queries, normalized, strict=True)):
                 vessel = query.role == "VESSEL"
                 key = (
                     nq.key,
