@@ -327,7 +327,8 @@ cmd_start() {
             voters+="${voters:+,}$n@127.0.0.1:$p"
             n=$((n + 1))
         done
-        # A KRaft cluster id is 16 random bytes, URL-safe base64 without padding.
+        # A KRaft cluster id is 16 random bytes, URL-safe base64 without padding. One that
+        # starts with '-' (1 in 32) would be read as an option, so it is passed with '='.
         cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
         rf=$brokers
         min_isr=$((brokers > 1 ? 2 : 1))
@@ -336,7 +337,7 @@ cmd_start() {
                 "$(echo "$ctrl_ports" | cut -d' ' -f"$n")" "$voters" "$rf" "$min_isr"
             java -Xmx256m -cp "$LIBS/*" \
                 "-Dlog4j2.configurationFile=$(node_dir "$n")/log4j2.properties" \
-                kafka.tools.StorageTool format -t "$cluster_id" \
+                kafka.tools.StorageTool format "--cluster-id=$cluster_id" \
                 -c "$(node_dir "$n")/server.properties" >"$(node_dir "$n")/format.log" 2>&1 \
                 || { cat "$(node_dir "$n")/format.log" >&2; die "formatting node $n failed"; }
         done
