@@ -362,12 +362,22 @@ async def assert_nothing_lost_nothing_twice(
 
 async def group_members(settings: Settings, group: str) -> tuple[str, int]:
     """(state, number of members) of a consumer group as the coordinator sees it."""
+    from aiokafka.errors import GroupCoordinatorNotAvailableError, NotCoordinatorError
+
     from cargowatch.kafka import make_admin
 
     admin = make_admin(settings)
     await admin.start()
     try:
-        responses = await admin.describe_consumer_groups([group])
+        for attempt in range(30):
+            try:
+                responses = await admin.describe_consumer_groups([group])
+                break
+            except (GroupCoordinatorNotAvailableError, NotCoordinatorError):
+                # The coordinator is (re)loading the group: a moment, not an answer.
+                if attempt == 29:
+                    raise
+                await asyncio.sleep(0.5)
     finally:
         await admin.close()
     # DescribeGroups v0-v3: (error_code, group_id, state, protocol_type, protocol, members, ...)
