@@ -7,6 +7,7 @@ caller passes ``now``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,7 +40,10 @@ class ScreeningContext:
     ledger: VersionLedger = field(default_factory=VersionLedger)
     screener: PartyScreener | None = None
     last_screened: dict[str, Manifest] = field(default_factory=dict)
-    keep_last_screened: int = 200_000  # bound the amendment memory
+    # Bound the amendment memory (~4 KB a manifest). Beyond it the oldest filings are
+    # forgotten a few at a time: an amendment to one of them is scored as "previous
+    # version unknown" (LATE_AMENDMENT treats that as changed), never as a new filing.
+    keep_last_screened: int = 50_000
 
 
 @dataclass
@@ -139,9 +143,14 @@ def screen_batch(batch: Sequence[Inbound], ctx: ScreeningContext, now: datetime)
             if is_alert(result):
                 out.alerts.append((inbound.index, make_alert(result, manifest, now)))
         ctx.history.observe(vm, now)
-        if len(ctx.last_screened) > ctx.keep_last_screened:
-            ctx.last_screened.clear()
+        last = ctx.last_screened
         for m in vm:
-            ctx.last_screened[m.manifest_id] = m
+            last.pop(m.manifest_id, None)  # re-insert: the newest version is the youngest
+            last[m.manifest_id] = m
+        excess = len(last) - ctx.keep_last_screened
+        if excess > 0:
+            # Dicts keep insertion order: drop the oldest, not everything at once.
+            for key in list(itertools.islice(last, excess)):
+                del last[key]
     out.rejections.sort(key=lambda r: r[0])
     return out

@@ -55,3 +55,10 @@ def test_versions_in_one_batch_are_screened_in_order(clean: list[dict]) -> None:
     assert [r.version for _, r in out.results] == [1, 2]
     last = ctx.last_screened[v1["manifest_id"]]
     assert isinstance(last, Manifest) and last.version == 2
+
+
+def test_amendment_memory_forgets_the_oldest_first(clean: list[dict]) -> None:
+    ctx = build_context(Settings.load())
+    ctx.keep_last_screened = 3
+    screen_batch(_inbound(clean[:5]), ctx, NOW)
+    assert list(ctx.last_screened) == [m["manifest_id"] for m in clean[2:5]]
