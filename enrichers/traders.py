@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -207,51 +207,47 @@ async def publish_register(
     return sent
 
 
+def register_record_handler(register: TraderRegister, codec: Any) -> Callable[[bytes | None, bytes | None], None]:
+    """A ``ref.traders`` record into the register: upsert the profile; a tombstone (null
+    value) removes the trader. What every worker's table tail applies."""
+
+    def apply(key: bytes | None, value: bytes | None) -> None:
+        if value is None:
+            if key:
+                register.remove(key.decode())
+            return
+        register.upsert(msgspec.convert(codec.decode("TraderProfile", value), TraderProfile))
+
+    return apply
+
+
+def decision_record_handler(history: TraderHistory, codec: Any) -> Callable[[bytes | None, bytes | None], None]:
+    """An ``alerts.decisions`` record into the history (PRIOR_FINDINGS), once per alert."""
+
+    def apply(key: bytes | None, value: bytes | None) -> None:
+        if value is not None:
+            history.record_decision(msgspec.convert(codec.decode("Decision", value), Decision))
+
+    return apply
+
+
 async def read_register_topic(settings: Any, timeout_s: float = 30.0) -> TraderRegister:
-    """The whole ``ref.traders`` topic as a register: every partition from the beginning
-    to its end offset at call time (every worker holds all traders). A tombstone (null
-    value) removes the trader."""
-    from aiokafka import TopicPartition
+    """The whole ``ref.traders`` topic as a register, read to its end offsets at call time
+    by the same table reader and handler the workers run (every worker holds all traders)."""
+    from cargowatch.kafka import TopicTail
+    from schemas.codec import Codec, registry_from_settings
 
-    from cargowatch.kafka import make_consumer
-    from schemas.codec import Codec, CodecError, registry_from_settings
-
-    codec = Codec(registry_from_settings(settings.schema_registry_url))
-    topic = settings.topics.traders
     register = TraderRegister()
-    partitions = await _partitions(settings, topic)
-    if not partitions:
-        return register
-    consumer = make_consumer(settings, group_id=None, enable_auto_commit=False)
-    await consumer.start()
+    codec = Codec(registry_from_settings(settings.schema_registry_url))
+    tail = TopicTail(settings, settings.topics.traders, register_record_handler(register, codec))
+    task = asyncio.create_task(tail.run())
     try:
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        remaining = {tp for tp in tps if ends[tp] > 0}
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while remaining:
-            if loop.time() > deadline:
-                raise TimeoutError(f"reading {topic}: partitions {sorted(tp.partition for tp in remaining)} not read to their end in {timeout_s:.0f}s")
-            batches = await consumer.getmany(*remaining, timeout_ms=500)
-            for tp, records in batches.items():
-                for rec in records:
-                    key = rec.key.decode() if rec.key else None
-                    if rec.value is None:
-                        if key:
-                            register.remove(key)
-                        continue
-                    try:
-                        register.upsert(msgspec.convert(codec.decode("TraderProfile", rec.value), TraderProfile))
-                    except (CodecError, msgspec.ValidationError) as exc:
-                        log.warning("skipping unreadable trader profile %s@%s: %s", tp, rec.offset, exc)
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
+        await asyncio.wait_for(tail.caught_up.wait(), timeout_s)
+    except TimeoutError:
+        raise TimeoutError(f"reading {settings.topics.traders}: not read to its end in {timeout_s:.0f}s") from None
     finally:
-        await consumer.stop()
+        tail.stop()
+        await task
     return register
 
 

@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cargowatch.kafka import TopicTail
 from cargowatch.settings import Settings
-from enrichers.traders import TraderHistory
+from enrichers.traders import TraderHistory, decision_record_handler, register_record_handler
 from enrichers.watchlist.feed import WatchlistFeed
 from enrichers.watchlist.normalize import Normalizer
 from enrichers.watchlist.store import WatchlistStore
@@ -34,7 +34,6 @@ from sinks.archive import ArchiveSink
 from streams import metrics
 from streams.context import build_context
 from streams.pipeline import ScreeningPipeline
-from streams.reference_feeds import decision_handler, trader_handler
 from streams.scoring import RulesetWatcher
 from streams.screening import ScreeningContext
 
@@ -165,9 +164,9 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
             if ctx.screener is None:
                 ctx.screener = store.screener
             tails = [
-                TopicTail(settings, settings.topics.traders, trader_handler(ctx.traders, codec)),  # type: ignore[arg-type]
+                TopicTail(settings, settings.topics.traders, register_record_handler(ctx.traders, codec)),  # type: ignore[arg-type]
                 WatchlistFeed(settings, store, codec),
-                TopicTail(settings, settings.topics.decisions, decision_handler(ctx.history, codec)),  # type: ignore[arg-type]
+                TopicTail(settings, settings.topics.decisions, decision_record_handler(ctx.history, codec)),  # type: ignore[arg-type]
             ]
             state["tails"] = tails
             state["watchlist_store"] = store
