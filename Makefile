@@ -27,8 +27,9 @@ SYSTEM_DEPS := kcat:kcat promtool:prometheus prometheus:prometheus chromium:chro
 .PHONY: test venv system-deps kafka-fetch kafka-up kafka-down kafka-status lint demo constraints clean
 
 # pytest exits 5 when it collected no tests: that is a failure, not a pass.
+# Docstring examples in the packages run too: they are documentation that must stay true.
 test: system-deps venv kafka-fetch
-	@rc=0; $(BIN)/pytest -q -ra tests/ $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; $(BIN)/pytest -q -ra --doctest-modules tests/ schemas enrichers streams sinks cargowatch $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc
 

@@ -17,7 +17,7 @@ The score (0-1) and the features behind it:
 >>> from enrichers.watchlist.normalize import Normalizer
 >>> n = Normalizer.default()
 >>> round(score_names(n.normalize("Sergi Lavrov"), n.normalize("Sergei Lavrov")).score, 2)
-0.94
+0.93
 """
 
 from __future__ import annotations
