@@ -277,19 +277,21 @@ async def measure_latency(
 
 @dataclass
 class Subprocess:
-    """A child Python process of the benchmark, its output in a log file."""
+    """A child Python process (``python -m module args…``), its output in a log file.
+    Used by the benchmark and by the fault tests' worker harness."""
 
     name: str
     module: str
     env: dict[str, str]
     log_path: Path
     proc: subprocess.Popen | None = None
+    args: tuple[str, ...] = ()
 
     def start(self) -> Subprocess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module],
+            [sys.executable, "-m", self.module, *self.args],
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,

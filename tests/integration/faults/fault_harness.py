@@ -9,11 +9,8 @@ module on pytest's rootdir-based import path.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections import Counter
@@ -27,7 +24,7 @@ import polars as pl
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cargowatch.bench.data import BenchRecord, with_manifest_id
-from cargowatch.bench.measure import committed_total, produce
+from cargowatch.bench.measure import Subprocess, committed_total, produce
 from cargowatch.generator import GeneratorConfig, generate
 from cargowatch.ingest import frame_line
 from cargowatch.settings import Settings
@@ -141,60 +138,51 @@ def worker_env(settings: Settings, **extra: object) -> dict[str, str]:
 
 @dataclass
 class Worker:
-    """A ``cargowatch worker`` subprocess with its own HTTP port and log file."""
+    """A ``cargowatch worker`` subprocess with its own HTTP port and a log file per start
+    (the process lifecycle is the benchmark's :class:`Subprocess`)."""
 
     settings: Settings
     log_dir: Path
     name: str = "worker"
     extra_env: dict[str, object] = field(default_factory=dict)
     port: int = 0
-    proc: subprocess.Popen | None = None
+    child: Subprocess | None = None
     starts: int = 0
 
     def start(self) -> Worker:
         self.port = free_port()
         self.starts += 1
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = (self.log_dir / f"{self.name}-{self.starts}.log").open("wb")
-        env = {
-            **os.environ,
-            **worker_env(self.settings, **self.extra_env),
-            "CARGOWATCH_HTTP_PORT": str(self.port),
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cargowatch", "worker"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        env = {**worker_env(self.settings, **self.extra_env), "CARGOWATCH_HTTP_PORT": str(self.port)}
+        self.child = Subprocess(
+            name=self.name,
+            module="cargowatch",
+            args=("worker",),
+            env={k: str(v) for k, v in env.items()},
+            log_path=self.log_dir / f"{self.name}-{self.starts}.log",
+        ).start()
         return self
 
     @property
+    def proc(self) -> subprocess.Popen | None:
+        return self.child.proc if self.child else None
+
+    @property
     def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+        assert self.child is not None
+        return self.child.pid
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.child is not None and self.child.alive()
 
     def kill(self) -> None:
         """SIGKILL: no flush, no commit, no goodbye to the group."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
+        assert self.child is not None
+        self.child.kill()
 
     def terminate(self, timeout_s: float = 30.0) -> tuple[int | None, float]:
         """SIGTERM and wait: (exit code, seconds until the process was gone)."""
-        assert self.proc is not None
-        t0 = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait()
-        return code, time.monotonic() - t0
+        assert self.child is not None
+        return self.child.terminate(timeout_s)
 
     def healthz(self) -> tuple[int, str]:
         """(HTTP status, body) of /healthz; (0, "") when it does not answer."""
@@ -207,11 +195,7 @@ class Worker:
             return 0, ""
 
     def log_tail(self, lines: int = 60) -> str:
-        path = self.log_dir / f"{self.name}-{self.starts}.log"
-        try:
-            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return self.child.tail(lines) if self.child else ""
 
     def stop(self) -> None:
         if self.alive():
