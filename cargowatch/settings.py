@@ -80,6 +80,13 @@ class Settings:
     dashboard_port: int = 8089
     webhook_http_port: int = 8090  # /healthz and /metrics of the alert delivery process
     reference_wait_s: float = 120.0  # how long a starting worker waits for ref topics
+    # Kafka transactions of the worker. worker_id names them: a worker restarted with the
+    # same id fences its dead predecessor and aborts its open transaction at once, so
+    # read_committed consumers (alerts, dashboard, archive readers) are not held back.
+    # It must be unique among running workers; empty means hostname-pid (unique, but a
+    # crashed worker's open transaction then waits for transaction_timeout_s).
+    worker_id: str = ""
+    transaction_timeout_s: float = 30.0
     # Watchdog
     stall_timeout_s: float = 120.0
     log_level: str = "INFO"

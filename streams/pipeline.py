@@ -38,6 +38,9 @@ log = logging.getLogger("cargowatch.pipeline")
 VERSION_HEADER = "cargowatch-version"
 LANE_HEADER = "cargowatch-lane"
 FAULT_HANG_ENV = "CARGOWATCH_FAULT_HANG_AFTER_RECORDS"
+# Test-only: hang inside a transaction (outputs sent, not committed) once this many records
+# were received, so a fault test can kill a worker with a transaction open.
+FAULT_HANG_IN_TRANSACTION_ENV = "CARGOWATCH_FAULT_HANG_IN_TRANSACTION_AFTER_RECORDS"
 """Fault injection, for tests only: once this many records are committed, the pipeline
 stops screening (hangs) with lag left, so the watchdog's stall detection can be tested
 on the real worker. Never set in production."""
@@ -60,6 +63,18 @@ class PipelineStats:
     batches: int = 0
     last_commit_monotonic: float = field(default_factory=time.monotonic)
     lag: int = 0
+
+
+def transactional_id(settings: Settings) -> str:
+    """The worker's Kafka transactional id: ``cargowatch-<worker_id>`` when configured (a
+    restart with the same id fences the predecessor), else unique per process.
+
+    >>> transactional_id(Settings.load(env={"CARGOWATCH_WORKER_ID": "w1"}))
+    'cargowatch-w1'
+    """
+    if settings.worker_id:
+        return f"cargowatch-{settings.worker_id}"
+    return f"cargowatch-{socket.gethostname()}-{os.getpid()}"
 
 
 def _now() -> datetime:
@@ -160,13 +175,16 @@ class ScreeningPipeline:
         self._running: asyncio.Event | None = None
         hang = os.environ.get(FAULT_HANG_ENV, "")
         self._fault_hang_after: int | None = int(hang) if hang else None
+        hang = os.environ.get(FAULT_HANG_IN_TRANSACTION_ENV, "")
+        self._fault_hang_in_transaction_after: int | None = int(hang) if hang else None
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
         opts = self.settings.kafka_client_options()
         self.producer = AIOKafkaProducer(
             **opts,
-            transactional_id=f"cargowatch-{socket.gethostname()}-{os.getpid()}",
+            transactional_id=transactional_id(self.settings),
+            transaction_timeout_ms=int(self.settings.transaction_timeout_s * 1000),
             enable_idempotence=True,
             acks="all",
             linger_ms=5,
@@ -337,6 +355,10 @@ class ScreeningPipeline:
         try:
             async with self.producer.transaction():
                 await self._send_outputs(prepared.outputs)
+                limit = self._fault_hang_in_transaction_after
+                if limit is not None and self.stats.received + len(records) >= limit:
+                    log.warning("fault injection (%s): hanging inside the transaction", FAULT_HANG_IN_TRANSACTION_ENV)
+                    await asyncio.Event().wait()
                 await self.producer.send_offsets_to_transaction(prepared.offsets, self.settings.consumer_group)
                 if flush is not None:
                     await flush

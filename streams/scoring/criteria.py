@@ -24,8 +24,8 @@ Grammar::
     list       := "[" value ("," value)* "]"
 
 >>> tree = parse_criterion('hs_code startswith "8401" and origin in [IR, KP]')
->>> tree.fields()
-{'hs_code', 'origin'}
+>>> sorted(tree.fields())
+['hs_code', 'origin']
 """
 
 from __future__ import annotations

@@ -20,5 +20,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def fault_settings(settings: Settings) -> Iterator[Settings]:
     """The test's settings for worker subprocesses: small batches (a batch is the unit a
-    crash redoes), a reference wait that does not hold up the start."""
-    yield settings.replace(batch_size=500, reference_wait_s=5.0)
+    crash redoes), a reference wait that does not hold up the start, and a short
+    transaction timeout so the broker aborts a killed worker's open transaction soon."""
+    yield settings.replace(batch_size=500, reference_wait_s=5.0, transaction_timeout_s=10.0)

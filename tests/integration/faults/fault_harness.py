@@ -129,6 +129,7 @@ def worker_env(settings: Settings, **extra: object) -> dict[str, str]:
         "batch_size",
         "stall_timeout_s",
         "reference_wait_s",
+        "transaction_timeout_s",
     )
     env = {f"CARGOWATCH_{k.upper()}": str(getattr(settings, k)) for k in keys}
     env["CARGOWATCH_LOG_LEVEL"] = "INFO"
@@ -152,7 +153,12 @@ class Worker:
     def start(self) -> Worker:
         self.port = free_port()
         self.starts += 1
-        env = {**worker_env(self.settings, **self.extra_env), "CARGOWATCH_HTTP_PORT": str(self.port)}
+        env = {
+            **worker_env(self.settings, **self.extra_env),
+            "CARGOWATCH_HTTP_PORT": str(self.port),
+            # One id per worker across its restarts: a restart fences its killed predecessor.
+            "CARGOWATCH_WORKER_ID": f"{self.settings.topic_prefix}{self.name}",
+        }
         self.child = Subprocess(
             name=self.name,
             module="cargowatch",
@@ -232,7 +238,13 @@ async def wait_committed(
 
 
 async def read_topic(settings: Settings, topic: str, timeout_s: float = 120.0) -> list:
-    """Every committed record of ``topic`` (read_committed, from the beginning to the end)."""
+    """Every committed record of ``topic`` (read_committed, from the beginning to the end).
+
+    The end is the log end, not the last stable offset: a killed worker's open transaction
+    holds read_committed readers back until the broker aborts it (transaction_timeout_s),
+    and reading only to the stable offset would miss everything its successor wrote after it.
+    """
+    ends = await _log_end_offsets(settings, topic)
     consumer = AIOKafkaConsumer(
         **settings.kafka_client_options(),
         group_id=None,
@@ -252,7 +264,6 @@ async def read_topic(settings: Settings, topic: str, timeout_s: float = 120.0) -
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
         remaining = {tp for tp in tps if ends[tp] > 0}
         deadline = time.monotonic() + timeout_s
         while remaining and time.monotonic() < deadline:
@@ -262,10 +273,39 @@ async def read_topic(settings: Settings, topic: str, timeout_s: float = 120.0) -
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
-        assert not remaining, f"{topic}: could not read to the end within {timeout_s}s"
+        assert not remaining, (
+            f"{topic}: could not read to the log end within {timeout_s}s "
+            f"(positions {[await consumer.position(tp) for tp in remaining]}, ends {[ends[tp] for tp in remaining]}): "
+            "a transaction left open longer than the worker's transaction_timeout_s?"
+        )
     finally:
         await consumer.stop()
     return out
+
+
+async def _log_end_offsets(
+    settings: Settings, topic: str, isolation_level: str = "read_uncommitted"
+) -> dict[TopicPartition, int]:
+    """The end offset of each partition of ``topic``: the log end (read_uncommitted, past
+    open transactions) or the last stable offset (read_committed)."""
+    consumer = AIOKafkaConsumer(**settings.kafka_client_options(), group_id=None, isolation_level=isolation_level)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        while not parts:
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - no public metadata wait
+            parts = consumer.partitions_for_topic(topic)
+        return await consumer.end_offsets([TopicPartition(topic, p) for p in sorted(parts)])
+    finally:
+        await consumer.stop()
+
+
+async def open_transactions(settings: Settings, topic: str) -> list[int]:
+    """Partitions of ``topic`` whose last stable offset is behind the log end: a
+    transaction is open on them and read_committed readers wait there."""
+    stable = await _log_end_offsets(settings, topic, "read_committed")
+    end = await _log_end_offsets(settings, topic)
+    return sorted(tp.partition for tp in end if stable[tp] < end[tp])
 
 
 def screened_keys(records: list) -> Counter[tuple[str, int]]:

@@ -21,6 +21,7 @@ from aiohttp import web
 from fault_harness import (
     Worker,
     assert_nothing_lost_nothing_twice,
+    open_transactions,
     produce_workload,
     wait_committed,
     workload,
@@ -29,6 +30,7 @@ from fault_harness import (
 from cargowatch.kafka import ensure_topics
 from cargowatch.settings import Settings
 from sinks.webhook import WebhookDelivery
+from streams.pipeline import FAULT_HANG_IN_TRANSACTION_ENV
 
 MANIFESTS = 50_000
 KILLS = 5
@@ -111,3 +113,36 @@ async def test_sigkilled_five_times_nothing_lost_nothing_twice(
         with contextlib.suppress(Exception):
             await asyncio.wait_for(delivering, 15)
         await delivery.stop()
+
+
+async def test_a_restart_fences_the_killed_workers_open_transaction(
+    fault_settings: Settings, tmp_path: Path
+) -> None:
+    """A worker killed with a transaction open holds every read_committed reader (alert
+    delivery, dashboard) back on those partitions until the transaction ends. Restarted
+    with the same worker_id it fences its predecessor and the broker aborts the orphan at
+    once, long before the transaction timeout (15 min here) would."""
+    settings = fault_settings.replace(transaction_timeout_s=900.0)
+    await ensure_topics(settings)
+    wl = await asyncio.to_thread(workload, settings.refdata, 3_000, tag="f")
+    await produce_workload(settings, wl)
+    worker = Worker(
+        settings, tmp_path / "logs", extra_env={FAULT_HANG_IN_TRANSACTION_ENV: "1000"}
+    ).start()
+    try:
+        deadline = asyncio.get_running_loop().time() + 180
+        while not await open_transactions(settings, settings.topics.screened):
+            assert asyncio.get_running_loop().time() < deadline, "the worker never hung in a transaction"
+            assert worker.alive(), worker.log_tail()
+            await asyncio.sleep(0.5)
+        worker.kill()
+        worker.extra_env = {}
+        worker.start()
+        await wait_committed(settings, len(wl), 180, workers=[worker])
+        code, _ = worker.terminate()
+        assert code == 0, worker.log_tail()
+        # Reads to the log end within 120 s: only possible if the orphan was aborted.
+        await assert_nothing_lost_nothing_twice(settings, wl, Path(settings.archive_dir))
+        assert not await open_transactions(settings, settings.topics.screened)
+    finally:
+        worker.stop()
