@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from enrichers.enriched import EnrichedManifest, PartyContext, TraderHistorySnapshot
-from schemas.model import Manifest, TraderProfile, WatchlistMatch
+from schemas.model import FilingFingerprint, Manifest, TraderProfile, WatchlistMatch
 
 
 class PartyScreener(Protocol):
@@ -34,7 +34,7 @@ def enrich_batch(
     screener: PartyScreener | None,
     traders: TraderLookup,
     history: HistoryLookup,
-    previous: Sequence[Manifest | None] | None = None,
+    previous: Sequence[FilingFingerprint | None] | None = None,
 ) -> list[EnrichedManifest]:
     """One EnrichedManifest per manifest, in order. Watchlist screening runs once for the
     whole batch (the screener batches and caches names)."""

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from msgspec import Struct
 
-from schemas.model import Manifest, TraderProfile, WatchlistMatch
+from schemas.model import FilingFingerprint, Manifest, TraderProfile, WatchlistMatch
 
 
 class TraderHistorySnapshot(Struct, frozen=True):
@@ -41,4 +41,4 @@ class EnrichedManifest:
     watchlist_matches: list[WatchlistMatch] = field(default_factory=list)
     parties: list[PartyContext] = field(default_factory=list)
     list_versions: dict[str, str] = field(default_factory=dict)
-    previous_version: Manifest | None = None  # the last screened version, for amendments
+    previous_version: FilingFingerprint | None = None  # the last screened version, for amendments

@@ -113,6 +113,44 @@ class Manifest(Struct):
         return None
 
 
+_fingerprint_encoder = msgspec.msgpack.Encoder()
+
+
+class FilingFingerprint(Struct, frozen=True, gc=False):
+    """What an amendment is compared with: the previous version's filing time and digests
+    of its parties and goods (LATE_FILING judges an amendment by the original's filing
+    time; LATE_AMENDMENT asks whether parties or goods changed). Tens of bytes, where the
+    whole Manifest is ~4 KB, so the worker can remember many filings.
+
+    >>> from datetime import UTC, datetime
+    >>> m = Manifest("M1", 1, "SEA", datetime(2026, 1, 1, tzinfo=UTC), Filer("F", "F"), Document("CMR", "1"),
+    ...              Conveyance(), Route("DEHAM", "NLRTM", datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC)),
+    ...              [Party("CONSIGNEE", "Acme", Address("Hamburg", "DE"))], [], 1.0, 1)
+    >>> fp = FilingFingerprint.of(m)
+    >>> fp.changes_parties_or_goods(m)
+    False
+    >>> m.parties[0].name = "Other"
+    >>> fp.changes_parties_or_goods(m)
+    True
+    """
+
+    filed_at: datetime
+    parties_digest: int
+    goods_digest: int
+
+    @classmethod
+    def of(cls, manifest: Manifest) -> FilingFingerprint:
+        enc = _fingerprint_encoder.encode
+        return cls(manifest.filed_at, hash(enc(manifest.parties)), hash(enc(manifest.goods)))
+
+    def changes_parties_or_goods(self, manifest: Manifest) -> bool:
+        """Whether ``manifest`` (a later version) has other parties or goods than this one.
+        Digests of the fields' encodings, so equal fields give equal digests (a different
+        field colliding on a 64-bit hash is the only way to miss a change)."""
+        enc = _fingerprint_encoder.encode
+        return hash(enc(manifest.parties)) != self.parties_digest or hash(enc(manifest.goods)) != self.goods_digest
+
+
 class ValidationError(Struct):
     """One problem with a manifest: ``{code, path, message}`` (contract §2)."""
 

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from enrichers.enrich import HistoryLookup, PartyScreener, TraderLookup, enrich_batch
 from enrichers.refdata import ReferenceData
-from schemas.model import Alert, Manifest, Rejection, ScreeningResult, Source
+from schemas.model import Alert, FilingFingerprint, Manifest, Rejection, ScreeningResult, Source
 from schemas.validation import ValidationConfig, validate_batch
 from streams.alerts import is_alert, make_alert
 from streams.scoring import Ruleset, ScoringReference, score_batch
@@ -39,10 +39,12 @@ class ScreeningContext:
     history: HistoryState
     ledger: VersionLedger = field(default_factory=VersionLedger)
     screener: PartyScreener | None = None
-    last_screened: dict[str, Manifest] = field(default_factory=dict)
-    # Bound the amendment memory (~4 KB a manifest). Beyond it the oldest filings are
-    # forgotten a few at a time: an amendment to one of them is scored as "previous
-    # version unknown" (LATE_AMENDMENT treats that as changed), never as a new filing.
+    # The amendment memory: the latest screened version of each filing, as the fingerprint
+    # an amendment is compared with (~0.3 KB each with its key; whole Manifests were ~4 KB).
+    last_screened: dict[str, FilingFingerprint] = field(default_factory=dict)
+    # Beyond the bound the oldest filings are forgotten a few at a time: an amendment to
+    # one of them is scored as "previous version unknown" (LATE_AMENDMENT treats that as
+    # changed), never as a new filing.
     keep_last_screened: int = 50_000
 
 
@@ -93,8 +95,9 @@ def screen_batch(batch: Sequence[Inbound], ctx: ScreeningContext, now: datetime)
     manifests = [d.item for d in decoded]
     errors = validate_batch(manifests, ctx.ref, ctx.validation, now)  # type: ignore[arg-type]
     valid: list[Inbound] = []
-    previous: list[Manifest | None] = []  # the version each amendment follows, if screened
-    latest_in_batch: dict[str, Manifest] = {}
+    previous: list[FilingFingerprint | None] = []  # the version each amendment follows, if screened
+    fingerprints: list[FilingFingerprint] = []
+    latest_in_batch: dict[str, FilingFingerprint] = {}
     for inbound, errs in zip(decoded, errors, strict=True):
         m: Manifest = inbound.item  # type: ignore[assignment]
         if errs:
@@ -123,7 +126,9 @@ def screen_batch(batch: Sequence[Inbound], ctx: ScreeningContext, now: datetime)
         # the one before it (for LATE_AMENDMENT), whether that was in this batch or earlier.
         ctx.ledger.mark(*key)
         previous.append(latest_in_batch.get(m.manifest_id) or ctx.last_screened.get(m.manifest_id))
-        latest_in_batch[m.manifest_id] = m
+        fingerprint = FilingFingerprint.of(m)
+        fingerprints.append(fingerprint)
+        latest_in_batch[m.manifest_id] = fingerprint
         valid.append(inbound)
 
     if valid:
@@ -144,13 +149,13 @@ def screen_batch(batch: Sequence[Inbound], ctx: ScreeningContext, now: datetime)
                 out.alerts.append((inbound.index, make_alert(result, manifest, now)))
         ctx.history.observe(vm, now)
         last = ctx.last_screened
-        for m in vm:
+        for m, fingerprint in zip(vm, fingerprints, strict=True):
             last.pop(m.manifest_id, None)  # re-insert: the newest version is the youngest
-            last[m.manifest_id] = m
+            last[m.manifest_id] = fingerprint
         excess = len(last) - ctx.keep_last_screened
         if excess > 0:
             # Dicts keep insertion order: drop the oldest, not everything at once.
-            for key in list(itertools.islice(last, excess)):
-                del last[key]
+            for manifest_id in list(itertools.islice(last, excess)):
+                del last[manifest_id]
     out.rejections.sort(key=lambda r: r[0])
     return out

@@ -31,7 +31,7 @@ import msgspec
 import polars as pl
 
 from enrichers.enriched import EnrichedManifest
-from schemas.model import Manifest, ScreeningResult
+from schemas.model import FilingFingerprint, Manifest, ScreeningResult
 from streams.scoring.engine import score_batch
 from streams.scoring.reference import ScoringReference
 from streams.scoring.ruleset import Ruleset
@@ -154,7 +154,7 @@ def run_backtest(
     outcomes: list[str | None] = df[outcome_col].to_list() if outcome_col else [None] * df.height
     history = TraderHistory()
     register = traders or TraderRegister()
-    last: dict[str, Manifest] = {}
+    last: dict[str, FilingFingerprint] = {}
     res_base: list[ScreeningResult] = []
     res_new: list[ScreeningResult] = []
     notes = []
@@ -171,7 +171,7 @@ def run_backtest(
         res_new.extend(score_batch(enriched, candidate, reference, now))
         history.observe(chunk, now)
         for m in chunk:
-            last[m.manifest_id] = m
+            last[m.manifest_id] = FilingFingerprint.of(m)
     archived_lanes = df["lane"].to_list() if "lane" in df.columns else [None] * df.height
     changed = [
         {

@@ -17,7 +17,7 @@ from datetime import date, datetime
 import polars as pl
 
 from enrichers.enriched import EnrichedManifest, PartyContext
-from schemas.model import Manifest, Party, WatchlistMatch
+from schemas.model import FilingFingerprint, Manifest, Party, WatchlistMatch
 
 MANIFEST_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "i": pl.Int64,
@@ -163,7 +163,7 @@ def _valid_until(until: str, today: date) -> bool:
         return False
 
 
-def _first_filed_lead(m: Manifest, prev: Manifest | None) -> float | None:
+def _first_filed_lead(m: Manifest, prev: FilingFingerprint | None) -> float | None:
     """Hours from the first known filing to departure: an amendment is judged by when
     the original was filed (a late amendment is LATE_AMENDMENT's business)."""
     if m.version <= 1:
@@ -173,14 +173,14 @@ def _first_filed_lead(m: Manifest, prev: Manifest | None) -> float | None:
     return (m.route.departure_at - prev.filed_at).total_seconds() / 3600.0
 
 
-def _amendment_changed(m: Manifest, prev: Manifest | None) -> bool | None:
+def _amendment_changed(m: Manifest, prev: FilingFingerprint | None) -> bool | None:
     """Whether an amendment changes parties or goods; None when the previous version is
     not at hand."""
     if m.version <= 1:
         return False
     if prev is None:
         return None
-    return prev.parties != m.parties or prev.goods != m.goods
+    return prev.changes_parties_or_goods(m)
 
 
 def extract(

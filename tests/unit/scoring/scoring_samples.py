@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from enrichers.enriched import EnrichedManifest, PartyContext, TraderHistorySnapshot
-from schemas.model import Manifest, TraderProfile, WatchlistMatch, manifest_from_dict
+from schemas.model import (
+    FilingFingerprint,
+    Manifest,
+    TraderProfile,
+    WatchlistMatch,
+    manifest_from_dict,
+)
 
 NOW = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
@@ -91,7 +97,7 @@ def enrich(
                                     profile=profiles.get(tid or ""), history=snap))
     return EnrichedManifest(
         manifest=m, received_at=NOW - timedelta(milliseconds=250), watchlist_matches=matches or [],
-        parties=parties, list_versions={"OFAC-SDN": "2026-11-27"}, previous_version=previous,
+        parties=parties, list_versions={"OFAC-SDN": "2026-11-27"}, previous_version=FilingFingerprint.of(previous) if previous else None,
     )
 
 
