@@ -124,8 +124,12 @@ class _Rebalance(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked):  # noqa: D401 - aiokafka callback
         metrics.REBALANCES.inc()
-        # The batches in flight or screened and waiting belong to these partitions: let
-        # them commit (or fail) before the partitions move, so the next owner starts after.
+        # Records fetched but not yet screening are dropped (the next owner, maybe this
+        # worker again, re-reads them from the committed offset) ...
+        self.pipeline._generation += 1
+        # ... and the batches in flight, screening or screened and waiting belong to these
+        # partitions: let them commit (or fail) before the partitions move, so the next
+        # owner starts after them.
         await self.pipeline.flush_pending()
 
     async def on_partitions_assigned(self, assigned):
@@ -172,6 +176,12 @@ class ScreeningPipeline:
         # Screened chunks waiting for the commit in flight to finish (one batch's worth).
         self._pending: list[tuple[Sequence, _Prepared]] = []
         self._pending_count = 0
+        # The chunk on the screening thread now, and the rebalance generation: bumped on
+        # every revoke, so records fetched before it are never committed after it. (A late
+        # commit would duplicate the new owner's work: aiokafka's transactional offset
+        # commit carries no group generation the broker could fence, KIP-447.)
+        self._screening: tuple[list, asyncio.Future[_Prepared]] | None = None
+        self._generation = 0
         self._running: asyncio.Event | None = None
         hang = os.environ.get(FAULT_HANG_ENV, "")
         self._fault_hang_after: int | None = int(hang) if hang else None
@@ -258,14 +268,14 @@ class ScreeningPipeline:
                     await asyncio.wait({self._inflight}, timeout=CHUNK_WAIT_S)
                     wait = 0
                 batches = await self.consumer.getmany(timeout_ms=wait, max_records=room)
+                generation = self._generation
                 records = [r for part in batches.values() for r in part]
                 if self._inflight is not None and self._inflight.done():
                     await self.drain()  # a failed commit stops the worker now, not a batch later
                 if self._stopping.is_set():
                     break  # fetched, not screened: uncommitted, the next owner takes them
                 if records:
-                    self._pending.append((records, await self._screen(records)))
-                    self._pending_count += len(records)
+                    await self._screen_into_pending(records, generation)
                 if not self._pending:
                     await self.update_lag()
                     if self.stats.lag == 0 and self._inflight is None:
@@ -289,10 +299,34 @@ class ScreeningPipeline:
         records, prepared = _merge(parts)
         self._inflight = asyncio.create_task(self._commit(records, prepared))
 
+    async def _screen_into_pending(self, records: list, generation: int) -> None:
+        """Screen fetched records into the next batch, unless a rebalance revoked partitions
+        since they were fetched: then they are left for the next owner."""
+        if generation != self._generation:
+            log.info("rebalance: %d fetched records left to the partitions' next owner", len(records))
+            return
+        task = asyncio.ensure_future(self._screen(records))
+        self._screening = (records, task)
+        try:
+            prepared = await task
+        finally:
+            # A revoke meanwhile takes the chunk over and commits it (flush_pending).
+            mine = self._screening is not None and self._screening[1] is task
+            if mine:
+                self._screening = None
+        if mine:
+            self._pending.append((records, prepared))
+            self._pending_count += len(records)
+
     async def flush_pending(self) -> None:
-        """Commit the batch in flight and whatever is screened and waiting (before the
-        partitions move or the worker stops); raises a commit's error."""
+        """Commit the batch in flight, the chunk being screened and whatever is screened and
+        waiting (before the partitions move or the worker stops); raises a commit's error."""
         await self.drain()
+        if self._screening is not None:
+            records, task = self._screening
+            self._screening = None
+            self._pending.append((records, await task))
+            self._pending_count += len(records)
         if self._pending:
             self._start_commit()
             await self.drain()

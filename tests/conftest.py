@@ -28,11 +28,12 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from cargowatch.localkafka import LocalKafka, LocalKafkaError
 from cargowatch.settings import Settings
@@ -200,3 +201,31 @@ async def _delete_topics_with_prefix(settings: Settings) -> None:
     finally:
         with contextlib.suppress(Exception):
             await admin.close()
+
+
+# ---------------------------------------------------------------- webhook receivers
+
+WebhookHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@pytest.fixture
+async def serve_webhook() -> AsyncIterator[Callable[[str, WebhookHandler], Awaitable[str]]]:
+    """Start local webhook receivers: ``url = await serve_webhook("/hook", handler)``
+    serves POST ``route`` on a free loopback port and returns ``http://127.0.0.1:<port>``;
+    every receiver is stopped when the test ends."""
+    runners: list[web.AppRunner] = []
+
+    async def start(route: str, handler: WebhookHandler) -> str:
+        app = web.Application()
+        app.router.add_post(route, handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        runners.append(runner)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()

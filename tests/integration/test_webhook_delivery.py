@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -48,18 +48,10 @@ class Receiver:
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
+async def receiver(serve_webhook) -> Receiver:
     rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook/{name}", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    rec.url = f"http://127.0.0.1:{port}/hook"
-    yield rec
-    await runner.cleanup()
+    rec.url = await serve_webhook("/hook/{name}", rec.handle) + "/hook"
+    return rec
 
 
 async def _produce_alerts(settings: Settings, n: int, start: int = 0) -> list[str]:

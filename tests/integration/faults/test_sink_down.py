@@ -13,7 +13,6 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psutil
@@ -50,17 +49,10 @@ class DownTarget:
 
 
 @pytest.fixture
-async def target() -> AsyncIterator[DownTarget]:
+async def target(serve_webhook) -> DownTarget:
     t = DownTarget()
-    app = web.Application()
-    app.router.add_post("/hook", t.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    t.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook"  # type: ignore[union-attr]
-    yield t
-    await runner.cleanup()
+    t.url = await serve_webhook("/hook", t.handle) + "/hook"
+    return t
 
 
 def _health(port: int) -> dict:
