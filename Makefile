@@ -35,10 +35,14 @@ test: system-deps venv kafka-fetch
 
 venv: $(VENV)/.installed
 
-# Reinstall when the dependency ranges or the pins change.
-$(VENV)/.installed: pyproject.toml constraints.txt
+# Reinstall when the dependency ranges, the pins or the native crate change. The
+# watchlist matcher's core is a Rust crate (native/, pyo3): pip builds it with the
+# maturin pinned in native/pyproject.toml, which needs cargo on the PATH.
+NATIVE_SRC := native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs)
+$(VENV)/.installed: pyproject.toml constraints.txt $(NATIVE_SRC)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	$(BIN)/pip install -q -c constraints.txt ./native
 	touch $@
 
 system-deps:
@@ -79,7 +83,8 @@ demo: venv
 constraints: venv
 	{ echo "# Exact pins of the environment the tests run in (pip install -c constraints.txt)."; \
 	  echo "# Regenerate after changing dependencies: make constraints"; \
-	  $(BIN)/pip freeze --exclude-editable; } > constraints.txt
+	  $(BIN)/pip freeze --exclude-editable --exclude cargowatch-native; \
+	  grep -o 'maturin==[0-9.]*' native/pyproject.toml; } > constraints.txt
 
 clean:
 	rm -rf test-artifacts .pytest_cache .mypy_cache .ruff_cache

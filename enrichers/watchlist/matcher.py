@@ -26,13 +26,11 @@ from dataclasses import dataclass, field
 from itertools import count
 
 import msgspec
-import numpy as np
-from rapidfuzz import fuzz, process
 
-from enrichers.watchlist.index import NameIndex, sorted_key
+from enrichers.watchlist.index import CandidateLimits, NameIndex, native_name
 from enrichers.watchlist.loaders import WatchlistVersion
 from enrichers.watchlist.normalize import NormalizedName, Normalizer
-from enrichers.watchlist.scoring import ScoringParams, can_reach, score_names
+from enrichers.watchlist.scoring import ScoringParams, score_names
 from schemas.model import Manifest, WatchlistEntry, WatchlistMatch
 
 #: The one fixed threshold (0-1) the quality figures are measured at.
@@ -100,7 +98,7 @@ class ScreeningIndex:
         self.versions: dict[str, str] = {v.list_id: v.version for v in versions}
         self.entries: list[WatchlistEntry] = [e for v in versions for e in v.entries]
         triples = ((pos, n.name, n.strength) for pos, e in enumerate(self.entries) for n in e.names)
-        self.names = NameIndex.build(triples, normalizer)
+        self.names = NameIndex.build(triples, normalizer, self.config.params)
         self.imo: dict[str, list[int]] = {}
         for pos, e in enumerate(self.entries):
             for ident in e.identifiers:
@@ -165,13 +163,22 @@ class ScreeningIndex:
                 else:
                     waiting.append(i)
         if todo:
-            positions = self.scored_positions_batch(
-                [nq if q.name.strip() else None for q, nq in zip(todo_q, todo_nq, strict=True)],
-                threshold,
+            present = [q.name.strip() != "" for q in todo_q]
+            reject = top is not None and threshold > 0
+            # below this raw score no qualifier lifts a name to the threshold; the
+            # compiled core leaves out, unscored, names it proves stay below it
+            floors = [
+                threshold - (cfg.country_bonus if q.country else 0.0) - 1e-9 if reject else None
+                for q in todo_q
+            ]
+            scored = self.names.native.search(
+                [native_name(nq) if ok else None for nq, ok in zip(todo_nq, present, strict=True)],
+                floors,
+                self._limits(threshold),
             )
             results = [
-                self._search(q, nq, threshold, top, pos)
-                for q, nq, pos in zip(todo_q, todo_nq, positions, strict=True)
+                self._search(q, nq, threshold, top, found)
+                for q, nq, found in zip(todo_q, todo_nq, scored, strict=True)
             ]
             with self._lock:
                 for (key, where), result in zip(todo.items(), results, strict=True):
@@ -183,52 +190,25 @@ class ScreeningIndex:
                     self._cache.popitem(last=False)
         return [r if r is not None else () for r in out]
 
+    def _limits(self, threshold: float) -> tuple:
+        cfg = self.config
+        return CandidateLimits(
+            cfg.min_share,
+            cfg.max_blocked,
+            threshold - cfg.candidate_margin,
+            cfg.params.coverage_blend,
+            cfg.prefilter_cutoff,
+            cfg.max_candidates,
+            cfg.keep_by_bound,
+        ).as_tuple()
+
     def scored_positions(self, nq: NormalizedName, threshold: float) -> list[int]:
         """Name positions fully scored for a query: blocked by the index (score bound of
         at least ``threshold - candidate_margin``), then ranked by whole-name similarity
-        (rapidfuzz, in C) so near-duplicates of a common name cannot crowd out the one
-        that matches; the best blocking overlaps are kept too."""
-        return self.scored_positions_batch([nq], threshold)[0]
-
-    def scored_positions_batch(
-        self, nqs: Sequence[NormalizedName | None], threshold: float
-    ) -> list[list[int]]:
-        """:meth:`scored_positions` for a batch (``None``: nothing to score)."""
-        cfg = self.config
-        names = self.names
-        present = [nq for nq in nqs if nq is not None]
-        blocked = iter(
-            names.candidate_arrays(
-                present,
-                cfg.min_share,
-                cfg.max_blocked,
-                threshold - cfg.candidate_margin,
-                cfg.params.coverage_blend,
-            )
-        )
-        sorted_keys, key_lengths = names.sorted_keys, names.key_lengths
-        cutoff = cfg.prefilter_cutoff
-        out: list[list[int]] = []
-        for nq in nqs:
-            positions = next(blocked) if nq is not None else None
-            if nq is None or positions is None or not len(positions):
-                out.append([])
-                continue
-            key = sorted_key(nq)
-            # Indel ratio <= 200 * min(len) / (sum of lengths): names too much longer or
-            # shorter cannot reach the cutoff, so they are not handed to rapidfuzz
-            lengths = key_lengths[positions]
-            fits = positions[200 * np.minimum(lengths, len(key)) >= cutoff * (lengths + len(key))]
-            ranked = process.extract(
-                key,
-                sorted_keys[fits].tolist(),
-                scorer=fuzz.ratio,  # on sorted words: token_sort_ratio
-                limit=cfg.max_candidates,
-                score_cutoff=cutoff,
-            )
-            best = [int(fits[i]) for _, _, i in ranked]
-            out.append(list(dict.fromkeys(best + positions[: cfg.keep_by_bound].tolist())))
-        return out
+        (the Indel ratio of the word-sorted names, ``token_sort_ratio``) so
+        near-duplicates of a common name cannot crowd out the one that matches; the
+        best blocking overlaps are kept too."""
+        return self.names.native.scored_positions([native_name(nq)], self._limits(threshold))[0]
 
     def _search(
         self,
@@ -236,8 +216,10 @@ class ScreeningIndex:
         nq: NormalizedName,
         threshold: float,
         top: int,
-        positions: list[int],
+        scored: list[tuple[int, float]],
     ) -> tuple[Hit, ...]:
+        """Hits from the scored names: strength, country qualifier, threshold, the best
+        name per entry; explanations only for the hits returned."""
         cfg = self.config
         best: dict[int, Hit] = {}
         m = _IMO_DIGITS.search(query.vessel_imo) if query.vessel_imo else None
@@ -247,42 +229,47 @@ class ScreeningIndex:
                 best[pos] = Hit(
                     pos, 1.0, f"IMO {imo}", f"identifier: vessel IMO {imo} equals the listed IMO"
                 )
-        names = self.names
-        stats = names.stats
+        names = self.names.names
         vessel_only = query.role == "VESSEL"
-        # below this raw score no qualifier lifts a name to the threshold
-        floor = threshold - (cfg.country_bonus if query.country else 0.0) - 1e-9
-        reject = top is not None and threshold > 0
-        for npos in positions:
-            item = names.names[npos]
-            if vessel_only and self.entries[item.entry].kind != "vessel":
-                continue
-            if reject and not can_reach(nq, item.name, floor, cfg.params, stats):
-                continue
-            ns = score_names(nq, item.name, stats, cfg.params)
-            score = ns.score * _STRENGTH_FACTOR.get(item.strength, 1.0)
+        country = query.country.upper() if query.country else None
+        why: dict[int, tuple[int, float, str]] = {}  # entry -> (name, score, qualifier)
+        for npos, raw in scored:
+            item = names[npos]
             entry = self.entries[item.entry]
+            if vessel_only and entry.kind != "vessel":
+                continue
+            score = raw * _STRENGTH_FACTOR.get(item.strength, 1.0)
             qualifier = ""
-            if query.country and entry.countries:
-                if query.country.upper() in entry.countries:
+            if country and entry.countries:
+                if country in entry.countries:
                     score = min(1.0, score + cfg.country_bonus)
-                    qualifier = f" country={query.country.upper()} agrees"
+                    qualifier = f" country={country} agrees"
                 else:
                     score -= cfg.country_penalty
-                    qualifier = (
-                        f" country={query.country.upper()} not in {'/'.join(entry.countries[:4])}"
-                    )
+                    qualifier = f" country={country} not in {'/'.join(entry.countries[:4])}"
             if score < threshold and top is not None and threshold > 0:
                 continue
             prev = best.get(item.entry)
             if prev is None or score > prev.score:
-                explanation = (
-                    f"name '{item.name.original}' ({item.strength.lower()}) score={score:.3f}: "
-                    f"{ns.explain()}{qualifier}"
-                )
-                best[item.entry] = Hit(item.entry, round(score, 4), item.name.original, explanation)
+                best[item.entry] = Hit(item.entry, round(score, 4), item.name.original, "")
+                why[item.entry] = (npos, score, qualifier)
         hits = sorted(best.values(), key=lambda h: (-h.score, h.entry))
-        return tuple(h for h in hits[:top] if h.score >= threshold)
+        return tuple(self._explained(nq, h, why) for h in hits[:top] if h.score >= threshold)
+
+    def _explained(
+        self, nq: NormalizedName, hit: Hit, why: dict[int, tuple[int, float, str]]
+    ) -> Hit:
+        """The hit with its explanation, from the reference scorer (same score)."""
+        if hit.explanation:
+            return hit  # an identifier hit explains itself
+        npos, score, qualifier = why[hit.entry]
+        item = self.names.names[npos]
+        ns = score_names(nq, item.name, self.names.stats, self.config.params)
+        explanation = (
+            f"name '{item.name.original}' ({item.strength.lower()}) score={score:.3f}: "
+            f"{ns.explain()}{qualifier}"
+        )
+        return Hit(hit.entry, hit.score, hit.matched_name, explanation)
 
 
 class WatchlistScreener:

@@ -1,0 +1,662 @@
+//! The candidate index and the whole per-query pipeline: a port of `NameIndex`
+//! (`_blocking_chunks`, `candidate_arrays`) and `ScreeningIndex.scored_positions_batch`
+//! / the scoring loop of `_search`, with the same sums in the same order.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::indel::{ratio_with_cutoff, Pattern};
+use crate::keys::{KeyTable, KeyTableBuilder};
+use crate::scoring::{can_reach, is_alpha, is_digits, score_names, similarity_matrix, skeleton, Name, Params};
+
+/// A normalised name handed over from Python (`NormalizedName` fields).
+pub struct Query {
+    pub tokens: Vec<Vec<u8>>,
+    pub legal: Vec<Vec<u8>>,
+    pub numbers: Vec<Vec<u8>>,
+    pub abjad: bool,
+    pub joined: Vec<u8>,
+}
+
+/// `MatcherConfig` as the candidate step uses it.
+#[derive(Clone, Copy)]
+pub struct Limits {
+    pub min_share: f64,
+    pub max_blocked: usize,
+    pub min_score: f64,
+    pub coverage_blend: f64,
+    pub cutoff: f64,
+    pub max_candidates: usize,
+    pub keep_by_bound: usize,
+}
+
+pub struct Tuning {
+    pub min_fuzzy_len: usize,
+    pub min_double_edit_len: usize,
+    pub variant_cache_size: usize,
+}
+
+enum Postings<'a> {
+    Slice(&'a [u32]),
+    Shared(Arc<[u32]>),
+}
+
+impl Postings<'_> {
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Postings::Slice(s) => s,
+            Postings::Shared(a) => a,
+        }
+    }
+}
+
+struct Chunk<'a> {
+    postings: Postings<'a>,
+    weight: f64,
+    opening: bool,
+}
+
+/// Per-name accumulator of shared weight: the first chunk's weight and the sum of the
+/// rest (numpy's `reduceat` adds them in that grouping), one cache line a name.
+#[derive(Default, Clone, Copy)]
+struct Acc {
+    first: f64,
+    rest: f64,
+    count: u32,
+    opened: bool,
+}
+
+#[derive(Default)]
+struct Scratch {
+    acc: Vec<Acc>,
+    touched: Vec<u32>,
+}
+
+impl Scratch {
+    fn add(&mut self, pos: u32, w: f64, opening: bool) {
+        let a = &mut self.acc[pos as usize];
+        match a.count {
+            0 => {
+                self.touched.push(pos);
+                a.first = w;
+            }
+            1 => a.rest = w,
+            _ => a.rest += w,
+        }
+        a.count += 1;
+        a.opened |= opening;
+    }
+}
+
+#[derive(Default)]
+struct State {
+    variants: HashMap<(Vec<u8>, bool), Option<Arc<[u32]>>>,
+    scratch: Scratch,
+}
+
+pub struct Index {
+    pub params: Params,
+    tuning: Tuning,
+    n: usize,
+    tok_off: Vec<u32>,
+    tok_ids: Vec<u32>,
+    legal_off: Vec<u32>,
+    legal_ids: Vec<u32>,
+    num_off: Vec<u32>,
+    num_ids: Vec<u32>,
+    words: KeyTable, // legal forms and numbers, interned
+    abjad: Vec<bool>,
+    joined_off: Vec<u32>,
+    joined_arena: Vec<u8>,
+    key_off: Vec<u32>,
+    key_arena: Vec<u8>, // words sorted, for the whole-name ranking
+    name_weight: Vec<f32>,
+    vocab: KeyTable, // token -> name positions (sorted, unique)
+    tok_weight: Vec<f64>,
+    deletes: KeyTable,   // one-deletion key -> token ids
+    skeletons: KeyTable, // consonant skeleton -> token ids
+    joined: KeyTable,    // run-together words -> name positions
+    state: Mutex<State>,
+}
+
+fn push_range(off: &mut Vec<u32>, ids: &mut Vec<u32>, table: &mut KeyTableBuilder, items: &[Vec<u8>]) {
+    for it in items {
+        ids.push(table.intern(it));
+    }
+    off.push(ids.len() as u32);
+}
+
+fn sorted_key(tokens: &[&[u8]]) -> Vec<u8> {
+    let mut t: Vec<&[u8]> = tokens.to_vec();
+    t.sort();
+    t.join(&b' ')
+}
+
+fn deletions(token: &[u8]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = (0..token.len())
+        .map(|i| {
+            let mut d = Vec::with_capacity(token.len() - 1);
+            d.extend_from_slice(&token[..i]);
+            d.extend_from_slice(&token[i + 1..]);
+            d
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// numpy's pairwise float sum (what `np.add.reduceat` applies after a segment's first value).
+fn pairwise_sum(a: &[f64]) -> f64 {
+    let n = a.len();
+    if n < 8 {
+        let mut r = 0.0;
+        for &x in a {
+            r += x;
+        }
+        r
+    } else if n <= 128 {
+        let mut r = [0.0f64; 8];
+        r.copy_from_slice(&a[..8]);
+        let mut i = 8;
+        while i < n - (n % 8) {
+            for j in 0..8 {
+                r[j] += a[i + j];
+            }
+            i += 8;
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        while i < n {
+            res += a[i];
+            i += 1;
+        }
+        res
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        pairwise_sum(&a[..n2]) + pairwise_sum(&a[n2..])
+    }
+}
+
+pub fn weight_of(df: usize, n: usize, token_len: usize) -> f64 {
+    let n = n.max(1);
+    let mut w = if df == 0 || n <= 1 {
+        1.0
+    } else {
+        let idf = ((n + 1) as f64 / (df as f64 + 0.5)).ln() / ((n + 1) as f64).ln();
+        0.25 + 0.75 * idf.max(0.0).min(1.0)
+    };
+    if token_len == 1 {
+        w *= 0.5;
+    }
+    w
+}
+
+impl Index {
+    pub fn build(names: &[Query], params: Params, tuning: Tuning) -> Index {
+        let n = names.len();
+        let mut words = KeyTableBuilder::new();
+        let mut vocab = KeyTableBuilder::new();
+        let mut joined = KeyTableBuilder::new();
+        let (mut tok_off, mut tok_ids) = (vec![0u32], Vec::new());
+        let (mut legal_off, mut legal_ids) = (vec![0u32], Vec::new());
+        let (mut num_off, mut num_ids) = (vec![0u32], Vec::new());
+        let (mut joined_off, mut joined_arena) = (vec![0u32], Vec::new());
+        let (mut key_off, mut key_arena) = (vec![0u32], Vec::new());
+        let mut abjad = Vec::with_capacity(n);
+        for (pos, q) in names.iter().enumerate() {
+            let pos = pos as u32;
+            let mut seen: Vec<&[u8]> = Vec::with_capacity(q.tokens.len());
+            for t in &q.tokens {
+                if !seen.contains(&t.as_slice()) {
+                    seen.push(t);
+                    vocab.push(t, pos);
+                }
+            }
+            for t in &q.tokens {
+                tok_ids.push(vocab.intern(t));
+            }
+            tok_off.push(tok_ids.len() as u32);
+            if q.tokens.len() > 1 {
+                for w in q.tokens.windows(2) {
+                    joined.push(&[w[0].as_slice(), w[1].as_slice()].concat(), pos);
+                }
+            }
+            let compact: Vec<u8> = q.tokens.concat();
+            if !q.joined.is_empty() && q.joined != compact {
+                joined.push(&q.joined, pos);
+            }
+            push_range(&mut legal_off, &mut legal_ids, &mut words, &q.legal);
+            push_range(&mut num_off, &mut num_ids, &mut words, &q.numbers);
+            abjad.push(q.abjad);
+            joined_arena.extend_from_slice(&q.joined);
+            joined_off.push(joined_arena.len() as u32);
+            let toks: Vec<&[u8]> = q.tokens.iter().map(|t| t.as_slice()).collect();
+            key_arena.extend_from_slice(&sorted_key(&toks));
+            key_off.push(key_arena.len() as u32);
+        }
+        let vocab = vocab.finish();
+        let tok_weight: Vec<f64> = (0..vocab.len() as u32)
+            .map(|t| weight_of(vocab.values_of(t).len(), n, vocab.key(t).len()))
+            .collect();
+        let name_weight: Vec<f32> = (0..n)
+            .map(|i| {
+                let s = tok_ids[tok_off[i] as usize..tok_off[i + 1] as usize]
+                    .iter()
+                    .fold(0.0f64, |acc, &t| acc + tok_weight[t as usize]) as f32;
+                if s > 0.0 { s } else { 1.0 }
+            })
+            .collect();
+        let mut deletes = KeyTableBuilder::new();
+        let mut skeletons = KeyTableBuilder::new();
+        for tid in 0..vocab.len() as u32 {
+            let tok = vocab.key(tid);
+            if tok.len() >= tuning.min_fuzzy_len && !is_digits(tok) {
+                for d in deletions(tok) {
+                    deletes.push(&d, tid);
+                }
+            }
+            if is_alpha(tok) && tok.len() >= 2 {
+                skeletons.push(&skeleton(tok), tid);
+            }
+        }
+        Index {
+            params,
+            tuning,
+            n,
+            tok_off,
+            tok_ids,
+            legal_off,
+            legal_ids,
+            num_off,
+            num_ids,
+            words: words.finish(),
+            abjad,
+            joined_off,
+            joined_arena,
+            key_off,
+            key_arena,
+            name_weight,
+            vocab,
+            tok_weight,
+            deletes: deletes.finish(),
+            skeletons: skeletons.finish(),
+            joined: joined.finish(),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// `TokenStats.weight` over the indexed names.
+    pub fn weight(&self, token: &[u8]) -> f64 {
+        match self.vocab.id(token) {
+            Some(t) => self.tok_weight[t as usize],
+            None => weight_of(0, self.n, token.len()),
+        }
+    }
+
+    pub fn query_name<'a>(&self, q: &'a Query) -> Name<'a> {
+        Name {
+            tokens: q.tokens.iter().map(|t| t.as_slice()).collect(),
+            weights: q.tokens.iter().map(|t| self.weight(t)).collect(),
+            legal: q.legal.iter().map(|t| t.as_slice()).collect(),
+            numbers: q.numbers.iter().map(|t| t.as_slice()).collect(),
+            abjad: q.abjad,
+            joined: &q.joined,
+            compact: q.tokens.concat(),
+        }
+    }
+
+    pub fn indexed_name(&self, pos: usize) -> Name<'_> {
+        let ids = &self.tok_ids[self.tok_off[pos] as usize..self.tok_off[pos + 1] as usize];
+        let tokens: Vec<&[u8]> = ids.iter().map(|&t| self.vocab.key(t)).collect();
+        let compact = tokens.concat();
+        let words = |off: &[u32], ids: &[u32]| -> Vec<&[u8]> {
+            ids[off[pos] as usize..off[pos + 1] as usize]
+                .iter()
+                .map(|&w| self.words.key(w))
+                .collect()
+        };
+        Name {
+            weights: ids.iter().map(|&t| self.tok_weight[t as usize]).collect(),
+            tokens,
+            legal: words(&self.legal_off, &self.legal_ids),
+            numbers: words(&self.num_off, &self.num_ids),
+            abjad: self.abjad[pos],
+            joined: &self.joined_arena[self.joined_off[pos] as usize..self.joined_off[pos + 1] as usize],
+            compact,
+        }
+    }
+
+    fn sorted_key_of(&self, pos: usize) -> &[u8] {
+        &self.key_arena[self.key_off[pos] as usize..self.key_off[pos + 1] as usize]
+    }
+
+    /// Vocabulary ids within one edit of `token` (or sharing its skeleton, abjad).
+    pub fn token_variants(&self, token: &[u8], abjad: bool) -> Vec<u32> {
+        let mut out: Vec<u32> = Vec::new();
+        if let Some(t) = self.vocab.id(token) {
+            out.push(t);
+        }
+        if token.len() >= self.tuning.min_fuzzy_len && !is_digits(token) {
+            if let Some(hit) = self.deletes.get(token) {
+                out.extend_from_slice(hit);
+            }
+            let first = deletions(token);
+            for d in &first {
+                if let Some(t) = self.vocab.id(d) {
+                    out.push(t);
+                }
+                if let Some(hit) = self.deletes.get(d) {
+                    out.extend_from_slice(hit);
+                }
+            }
+            if token.len() >= self.tuning.min_double_edit_len {
+                let mut second: Vec<Vec<u8>> = first.iter().flat_map(|d| deletions(d)).collect();
+                second.sort_unstable();
+                second.dedup();
+                for dd in &second {
+                    if let Some(hit) = self.deletes.get(dd) {
+                        out.extend_from_slice(hit);
+                    }
+                }
+            }
+        }
+        if abjad && is_alpha(token) {
+            if let Some(hit) = self.skeletons.get(&skeleton(token)) {
+                out.extend_from_slice(hit);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn variant_postings(&self, state: &mut State, token: &[u8], abjad: bool) -> Option<Arc<[u32]>> {
+        let key = (token.to_vec(), abjad);
+        if let Some(hit) = state.variants.get(&key) {
+            return hit.clone();
+        }
+        let tids = self.token_variants(token, abjad);
+        let arr: Option<Arc<[u32]>> = match tids.len() {
+            0 => None,
+            1 => Some(Arc::from(self.vocab.values_of(tids[0]))),
+            _ => {
+                let mut all: Vec<u32> = Vec::new();
+                for &t in &tids {
+                    all.extend_from_slice(self.vocab.values_of(t));
+                }
+                all.sort_unstable();
+                all.dedup();
+                Some(Arc::from(all))
+            }
+        };
+        if state.variants.len() >= self.tuning.variant_cache_size {
+            state.variants.clear();
+        }
+        state.variants.insert(key, arr.clone());
+        arr
+    }
+
+    fn blocking_chunks<'a>(&'a self, state: &mut State, q: &Query, min_share: f64) -> (f64, Vec<Chunk<'a>>) {
+        let toks = &q.tokens;
+        let mut chunks: Vec<Chunk<'a>> = Vec::new();
+        if toks.is_empty() {
+            return (0.0, chunks);
+        }
+        let mut weighted: Vec<(&[u8], f64)> = Vec::new();
+        for t in toks {
+            if !weighted.iter().any(|(x, _)| *x == t.as_slice()) {
+                weighted.push((t, self.weight(t)));
+            }
+        }
+        weighted.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap());
+        let total = weighted.iter().fold(0.0, |acc, (_, w)| acc + w);
+        let wmap = |t: &[u8]| weighted.iter().find(|(x, _)| *x == t).unwrap().1;
+        if !q.joined.is_empty() {
+            if let Some(hit) = self.joined.get(&q.joined) {
+                chunks.push(Chunk { postings: Postings::Slice(hit), weight: total, opening: true });
+            }
+        }
+        for w in toks.windows(2) {
+            if let Some(t) = self.vocab.id(&[w[0].as_slice(), w[1].as_slice()].concat()) {
+                chunks.push(Chunk {
+                    postings: Postings::Slice(self.vocab.values_of(t)),
+                    weight: wmap(&w[0]) + wmap(&w[1]),
+                    opening: true,
+                });
+            }
+        }
+        for &(tok, w) in &weighted {
+            if tok.len() >= self.tuning.min_fuzzy_len {
+                if let Some(hit) = self.joined.get(tok) {
+                    chunks.push(Chunk { postings: Postings::Slice(hit), weight: w, opening: true });
+                }
+            }
+        }
+        let floor = min_share * total;
+        let mut remaining = total;
+        for &(tok, w) in &weighted {
+            let opening = remaining >= floor;
+            remaining -= w;
+            if tok.len() == 1 && !is_digits(tok) {
+                continue;
+            }
+            if let Some(arr) = self.variant_postings(state, tok, q.abjad) {
+                chunks.push(Chunk { postings: Postings::Shared(arr), weight: w, opening });
+            }
+        }
+        (total, chunks)
+    }
+
+    /// `NameIndex.candidates`: positions by optimistic score bound, best first.
+    fn candidates_locked(&self, state: &mut State, q: &Query, lim: &Limits, max: usize) -> Vec<u32> {
+        let (total, chunks) = self.blocking_chunks(state, q, lim.min_share);
+        if !chunks.iter().any(|c| c.opening) {
+            return Vec::new();
+        }
+        let sc = &mut state.scratch;
+        if sc.acc.len() != self.n {
+            *sc = Scratch { acc: vec![Acc::default(); self.n], touched: Vec::new() };
+        }
+        for c in &chunks {
+            let (w, postings) = (c.weight, c.postings.as_slice());
+            if c.opening {
+                for &pos in postings {
+                    sc.add(pos, w, true);
+                }
+                continue;
+            }
+            // Closing chunks (common tokens, after every opening one) only add weight to
+            // names already found: look those up in the sorted postings when fewer.
+            let found = sc.touched.len();
+            if found * (usize::BITS - postings.len().leading_zeros()) as usize <= postings.len() {
+                for i in 0..found {
+                    let pos = sc.touched[i];
+                    if postings.binary_search(&pos).is_ok() {
+                        sc.add(pos, w, false);
+                    }
+                }
+            } else {
+                for &pos in postings {
+                    if sc.acc[pos as usize].count > 0 {
+                        sc.add(pos, w, false);
+                    }
+                }
+            }
+        }
+        let cb = lim.coverage_blend;
+        let need = lim.min_share * total;
+        let mut ranked: Vec<(f64, u32)> = Vec::new();
+        for &pos in &sc.touched {
+            let p = pos as usize;
+            let a = sc.acc[p];
+            sc.acc[p] = Acc::default();
+            if !a.opened {
+                continue;
+            }
+            let k = a.count;
+            let shared = if k == 1 {
+                a.first
+            } else if k <= 8 {
+                a.first + a.rest
+            } else {
+                // nine or more contributions: numpy sums them pairwise, not in a row
+                let mut seq: Vec<f64> = Vec::new();
+                for c in &chunks {
+                    for &x in c.postings.as_slice() {
+                        if x == pos {
+                            seq.push(c.weight);
+                        }
+                    }
+                }
+                seq[0] + pairwise_sum(&seq[1..])
+            };
+            if !(shared >= need) {
+                continue;
+            }
+            let wn = self.name_weight[p] as f64;
+            let shared_n = shared.min(wn);
+            let coverage = (shared_n / total.min(wn)).min(1.0);
+            let overlap = (2.0 * shared_n / (total + wn)).min(1.0);
+            let bound = cb * coverage + (1.0 - cb) * overlap;
+            if bound >= lim.min_score {
+                ranked.push((bound, pos));
+            }
+        }
+        sc.touched.clear();
+        let by_bound = |a: &(f64, u32), b: &(f64, u32)| b.0.partial_cmp(&a.0).unwrap().then(a.1.cmp(&b.1));
+        if ranked.len() > max && max > 0 {
+            ranked.select_nth_unstable_by(max - 1, by_bound);
+            ranked.truncate(max);
+        }
+        ranked.sort_unstable_by(by_bound);
+        ranked.truncate(max);
+        ranked.into_iter().map(|(_, p)| p).collect()
+    }
+
+    pub fn candidates(&self, q: &Query, lim: &Limits, max: usize) -> Vec<u32> {
+        let mut state = self.state.lock().unwrap();
+        self.candidates_locked(&mut state, q, lim, max)
+    }
+
+    /// `ScreeningIndex.scored_positions`: blocked names ranked by whole-name similarity
+    /// (Indel ratio of the word-sorted names), plus the best few by blocking bound.
+    fn scored_positions_locked(&self, state: &mut State, q: &Query, lim: &Limits) -> Vec<u32> {
+        let blocked = self.candidates_locked(state, q, lim, lim.max_blocked);
+        if blocked.is_empty() {
+            return blocked;
+        }
+        let toks: Vec<&[u8]> = q.tokens.iter().map(|t| t.as_slice()).collect();
+        let key = sorted_key(&toks);
+        let pat = Pattern::new(&key);
+        let lq = key.len();
+        // the best `max_candidates` by (score desc, rank asc), as rapidfuzz's extract
+        // orders them; once full, a name whose length alone keeps it at or below the
+        // last kept score cannot enter (it would lose the tie on rank)
+        let k = lim.max_candidates;
+        let mut scored: Vec<(f64, usize, u32)> = Vec::with_capacity(k + 1);
+        let mut fits = 0usize;
+        for &pos in &blocked {
+            let key_b = self.sorted_key_of(pos as usize);
+            let l = key_b.len();
+            if ((200 * l.min(lq)) as f64) < lim.cutoff * ((l + lq) as f64) {
+                continue;
+            }
+            let rank = fits;
+            fits += 1;
+            if k == 0 {
+                continue;
+            }
+            if scored.len() == k {
+                let ub = 200.0 * (l.min(lq) as f64) / ((l + lq) as f64);
+                if ub < scored[k - 1].0 - 1e-9 {
+                    continue;
+                }
+            }
+            let s = ratio_with_cutoff(&pat, key_b, lim.cutoff);
+            if s < lim.cutoff {
+                continue;
+            }
+            let at = scored.partition_point(|x| x.0 >= s);
+            if at < k {
+                scored.insert(at, (s, rank, pos));
+                scored.truncate(k);
+            }
+        }
+        let mut out: Vec<u32> = Vec::new();
+        for &(_, _, pos) in &scored {
+            if !out.contains(&pos) {
+                out.push(pos);
+            }
+        }
+        for &pos in blocked.iter().take(lim.keep_by_bound) {
+            if !out.contains(&pos) {
+                out.push(pos);
+            }
+        }
+        out
+    }
+
+    pub fn scored_positions(&self, q: &Query, lim: &Limits) -> Vec<u32> {
+        let mut state = self.state.lock().unwrap();
+        self.scored_positions_locked(&mut state, q, lim)
+    }
+
+    /// The names scored for a query with their `score_names` scores; with a `floor`,
+    /// names `can_reach` proves below it are left out unscored.
+    pub fn search(&self, q: &Query, floor: Option<f64>, lim: &Limits) -> Vec<(u32, f64)> {
+        let positions = {
+            let mut state = self.state.lock().unwrap();
+            self.scored_positions_locked(&mut state, q, lim)
+        };
+        let a = self.query_name(q);
+        let p = &self.params;
+        let mut out = Vec::with_capacity(positions.len());
+        for pos in positions {
+            let b = self.indexed_name(pos as usize);
+            let sims = similarity_matrix(&a, &b, p);
+            if let Some(f) = floor {
+                if !can_reach(&a, &b, f, p, &sims) {
+                    continue;
+                }
+            }
+            out.push((pos, score_names(&a, &b, p, &sims)));
+        }
+        out
+    }
+
+    pub fn clear_caches(&self) {
+        self.state.lock().unwrap().variants.clear();
+    }
+
+    pub fn table_sizes(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("names", self.n),
+            ("tokens", self.vocab.len()),
+            ("deletion_keys", self.deletes.len()),
+            ("skeleton_keys", self.skeletons.len()),
+            ("joined_keys", self.joined.len()),
+        ]
+    }
+
+    pub fn bytes(&self) -> usize {
+        let v = |x: usize| 4 * x;
+        v(self.tok_off.capacity() + self.tok_ids.capacity())
+            + v(self.legal_off.capacity() + self.legal_ids.capacity())
+            + v(self.num_off.capacity() + self.num_ids.capacity())
+            + v(self.joined_off.capacity() + self.key_off.capacity() + self.name_weight.capacity())
+            + self.joined_arena.capacity()
+            + self.key_arena.capacity()
+            + self.abjad.capacity()
+            + 8 * self.tok_weight.capacity()
+            + self.words.bytes()
+            + self.vocab.bytes()
+            + self.deletes.bytes()
+            + self.skeletons.bytes()
+            + self.joined.bytes()
+    }
+}

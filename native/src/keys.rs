@@ -1,0 +1,121 @@
+//! Byte-string keys to lists of u32 values, packed: one arena of key bytes, CSR value
+//! lists, and a hash table of key ids (4 bytes a slot) instead of a map of boxed keys.
+
+use hashbrown::HashTable;
+
+pub fn hash_bytes(b: &[u8]) -> u64 {
+    // FNV-1a, then a final mix so the table's top bits spread
+    let mut h: u64 = 0xcbf29ce484222325;
+    for &c in b {
+        h ^= c as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51afd7ed558ccd);
+    h ^ (h >> 33)
+}
+
+/// Collects `(key, value)` pairs; `finish` packs them into a [`KeyTable`].
+#[derive(Default)]
+pub struct KeyTableBuilder {
+    arena: Vec<u8>,
+    key_off: Vec<u32>,
+    table: HashTable<u32>,
+    pairs: Vec<(u32, u32)>, // (key id, value) in insertion order
+}
+
+impl KeyTableBuilder {
+    pub fn new() -> Self {
+        KeyTableBuilder { key_off: vec![0], ..Default::default() }
+    }
+
+    /// The key's id, adding it when new.
+    pub fn intern(&mut self, key: &[u8]) -> u32 {
+        let h = hash_bytes(key);
+        let (arena, key_off) = (&self.arena, &self.key_off);
+        let get = |id: u32| &arena[key_off[id as usize] as usize..key_off[id as usize + 1] as usize];
+        if let Some(&id) = self.table.find(h, |&id| get(id) == key) {
+            return id;
+        }
+        let id = (self.key_off.len() - 1) as u32;
+        self.arena.extend_from_slice(key);
+        self.key_off.push(self.arena.len() as u32);
+        let (arena, key_off) = (&self.arena, &self.key_off);
+        self.table.insert_unique(h, id, |&i| {
+            hash_bytes(&arena[key_off[i as usize] as usize..key_off[i as usize + 1] as usize])
+        });
+        id
+    }
+
+    pub fn push(&mut self, key: &[u8], value: u32) {
+        let id = self.intern(key);
+        self.pairs.push((id, value));
+    }
+
+    pub fn finish(self) -> KeyTable {
+        let n = self.key_off.len() - 1;
+        let mut val_off = vec![0u32; n + 1];
+        for &(k, _) in &self.pairs {
+            val_off[k as usize + 1] += 1;
+        }
+        for i in 0..n {
+            val_off[i + 1] += val_off[i];
+        }
+        let mut fill: Vec<u32> = val_off[..n].to_vec();
+        let mut vals = vec![0u32; self.pairs.len()];
+        for &(k, v) in &self.pairs {
+            vals[fill[k as usize] as usize] = v;
+            fill[k as usize] += 1;
+        }
+        let mut t = KeyTable {
+            arena: self.arena,
+            key_off: self.key_off,
+            table: self.table,
+            val_off,
+            vals,
+        };
+        t.arena.shrink_to_fit();
+        t.key_off.shrink_to_fit();
+        t.table.shrink_to(0, |&i| {
+            let (s, e) = (t.key_off[i as usize] as usize, t.key_off[i as usize + 1] as usize);
+            hash_bytes(&t.arena[s..e])
+        });
+        t
+    }
+}
+
+pub struct KeyTable {
+    arena: Vec<u8>,
+    key_off: Vec<u32>,
+    table: HashTable<u32>,
+    val_off: Vec<u32>,
+    vals: Vec<u32>,
+}
+
+impl KeyTable {
+    pub fn key(&self, id: u32) -> &[u8] {
+        &self.arena[self.key_off[id as usize] as usize..self.key_off[id as usize + 1] as usize]
+    }
+
+    pub fn id(&self, key: &[u8]) -> Option<u32> {
+        self.table.find(hash_bytes(key), |&id| self.key(id) == key).copied()
+    }
+
+    pub fn values_of(&self, id: u32) -> &[u32] {
+        &self.vals[self.val_off[id as usize] as usize..self.val_off[id as usize + 1] as usize]
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&[u32]> {
+        self.id(key).map(|id| self.values_of(id))
+    }
+
+    pub fn len(&self) -> usize {
+        self.key_off.len() - 1
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.arena.capacity()
+            + 4 * (self.key_off.capacity() + self.val_off.capacity() + self.vals.capacity())
+            + 5 * self.table.capacity()
+    }
+}

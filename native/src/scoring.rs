@@ -1,0 +1,280 @@
+//! Name scoring: a line-by-line port of `enrichers/watchlist/scoring.py`
+//! (`token_similarity`, `align`, `score_names`, `can_reach`), with the same float
+//! operations in the same order so the scores are bit-identical.
+
+use crate::indel::{normalized_similarity, py_round};
+
+/// `ScoringParams`, in field order.
+#[derive(Clone, Copy, Debug)]
+pub struct Params {
+    pub coverage_blend: f64,
+    pub single_word_blend: f64,
+    pub conflict_base: f64,
+    pub conflict_scale: f64,
+    pub sim_power: f64,
+    pub min_token_sim: f64,
+    pub number_penalty: f64,
+    pub legal_form_penalty: f64,
+    pub initial_sim: f64,
+    pub initial_weight: f64,
+    pub joined_floor: f64,
+}
+
+impl Params {
+    pub fn from_slice(v: &[f64]) -> Option<Params> {
+        if v.len() != 11 {
+            return None;
+        }
+        Some(Params {
+            coverage_blend: v[0],
+            single_word_blend: v[1],
+            conflict_base: v[2],
+            conflict_scale: v[3],
+            sim_power: v[4],
+            min_token_sim: v[5],
+            number_penalty: v[6],
+            legal_form_penalty: v[7],
+            initial_sim: v[8],
+            initial_weight: v[9],
+            joined_floor: v[10],
+        })
+    }
+}
+
+const VOWEL_VARIANT_SIM: f64 = 0.9;
+
+/// A normalised name as scoring sees it (borrowed from a query or the index).
+pub struct Name<'a> {
+    pub tokens: Vec<&'a [u8]>,
+    pub weights: Vec<f64>, // TokenStats.weight of each token
+    pub legal: Vec<&'a [u8]>,
+    pub numbers: Vec<&'a [u8]>,
+    pub abjad: bool,
+    pub joined: &'a [u8],
+    pub compact: Vec<u8>,
+}
+
+pub fn is_digits(t: &[u8]) -> bool {
+    !t.is_empty() && t.iter().all(|c| c.is_ascii_digit())
+}
+
+pub fn is_alpha(t: &[u8]) -> bool {
+    !t.is_empty() && t.iter().all(|c| c.is_ascii_alphabetic())
+}
+
+/// `normalize.skeleton`: consonants only, p/v as b/f, runs collapsed.
+pub fn skeleton(token: &[u8]) -> Vec<u8> {
+    let head = matches!(token.first(), Some(b'y') | Some(b'w'));
+    let mut s: Vec<u8> = Vec::with_capacity(token.len());
+    if head {
+        s.push(token[0]);
+    }
+    for &c in &token[head as usize..] {
+        match c {
+            b'a' | b'e' | b'i' | b'o' | b'u' | b'y' | b'w' => {}
+            b'p' => s.push(b'b'),
+            b'v' => s.push(b'f'),
+            _ => s.push(c),
+        }
+    }
+    if s.is_empty() {
+        return token.iter().take(1).copied().collect();
+    }
+    s.dedup();
+    s
+}
+
+/// `scoring.token_similarity`.
+pub fn token_similarity(a: &[u8], b: &[u8], abjad: bool, initial_sim: f64) -> f64 {
+    if a == b {
+        return 1.0;
+    }
+    let (la, lb) = (a.len(), b.len());
+    if la == 1 || lb == 1 {
+        return if a[0] == b[0] && !abjad { initial_sim } else { 0.0 };
+    }
+    if is_digits(a) || is_digits(b) {
+        return 0.0;
+    }
+    let mut sim = normalized_similarity(a, b);
+    if (0.5..VOWEL_VARIANT_SIM).contains(&sim) && la >= 4 && lb >= 4 && skeleton(a) == skeleton(b)
+    {
+        sim = VOWEL_VARIANT_SIM;
+    }
+    if abjad {
+        let (sa, sb) = (skeleton(a), skeleton(b));
+        if !sa.is_empty() && !sb.is_empty() {
+            let credit = if sa.len().min(sb.len()) >= 3 { 0.95 } else { 0.8 };
+            let s = credit * normalized_similarity(&sa, &sb);
+            if s > sim {
+                sim = s;
+            }
+        }
+    }
+    if sim < 1.0 {
+        py_round(sim, 2)
+    } else {
+        1.0
+    }
+}
+
+/// Token similarities of every pair of parts, row-major (`a` rows, `b` columns).
+pub fn similarity_matrix(a: &Name, b: &Name, p: &Params) -> Vec<f64> {
+    let abjad = a.abjad != b.abjad;
+    let mut out = Vec::with_capacity(a.tokens.len() * b.tokens.len());
+    for x in &a.tokens {
+        for y in &b.tokens {
+            out.push(token_similarity(x, y, abjad, p.initial_sim));
+        }
+    }
+    out
+}
+
+fn same_set(a: &[&[u8]], b: &[&[u8]]) -> bool {
+    a.iter().all(|x| b.contains(x)) && b.iter().all(|y| a.contains(y))
+}
+
+fn disjoint(a: &[&[u8]], b: &[&[u8]]) -> bool {
+    !a.iter().any(|x| b.contains(x))
+}
+
+fn joined_similarity(a: &Name, b: &Name) -> f64 {
+    let mut joined = normalized_similarity(a.joined, b.joined)
+        .max(normalized_similarity(&a.compact, &b.compact));
+    if a.abjad != b.abjad {
+        let sk = normalized_similarity(&skeleton(&a.compact), &skeleton(&b.compact));
+        if sk >= 0.95 {
+            joined = joined.max(0.95 * sk);
+        }
+    }
+    joined
+}
+
+fn py_sum(values: impl Iterator<Item = f64>) -> f64 {
+    values.fold(0.0, |acc, v| acc + v)
+}
+
+/// `scoring.can_reach`: false when `score_names(a, b)` is sure to stay below `floor`.
+pub fn can_reach(a: &Name, b: &Name, floor: f64, p: &Params, sims: &[f64]) -> bool {
+    let (ta, tb) = (&a.tokens, &b.tokens);
+    if ta.is_empty() || tb.is_empty() {
+        return floor <= 0.0;
+    }
+    let m = p.min_token_sim;
+    let mut part_a = vec![false; ta.len()];
+    let mut part_b = vec![false; tb.len()];
+    for i in 0..ta.len() {
+        for j in 0..tb.len() {
+            if sims[i * tb.len() + j] >= m {
+                part_a[i] = true;
+                part_b[j] = true;
+            }
+        }
+    }
+    let mut mult = 1.0;
+    if !same_set(&a.numbers, &b.numbers) {
+        mult *= 1.0 - p.number_penalty;
+    }
+    if !a.legal.is_empty() && !b.legal.is_empty() && disjoint(&a.legal, &b.legal) {
+        mult *= 1.0 - p.legal_form_penalty;
+    }
+    let need = floor - 1e-4;
+    let cap;
+    if part_a.iter().all(|&x| x) || part_b.iter().all(|&x| x) {
+        let mut c = 1.0;
+        if ta.iter().all(|t| t.len() > 1) && tb.iter().all(|t| t.len() > 1) {
+            let (wa, wb) = (&a.weights, &b.weights);
+            let mut got = py_sum(wa.iter().zip(&part_a).filter(|(_, &ok)| ok).map(|(&w, _)| w));
+            got += py_sum(wb.iter().zip(&part_b).filter(|(_, &ok)| ok).map(|(&w, _)| w));
+            let dice = got / (py_sum(wa.iter().copied()) + py_sum(wb.iter().copied()));
+            let blend = if ta.len().min(tb.len()) > 1 { p.coverage_blend } else { p.single_word_blend };
+            c = (blend + (1.0 - blend) * dice).min(1.0);
+        }
+        cap = c;
+    } else {
+        cap = 1.0 - p.conflict_base;
+    }
+    if cap * mult >= need {
+        return true;
+    }
+    let joined = joined_similarity(a, b);
+    joined >= p.joined_floor && joined * mult >= need
+}
+
+/// `scoring.score_names(a, b).score`.
+pub fn score_names(a: &Name, b: &Name, p: &Params, sims: &[f64]) -> f64 {
+    let (ta, tb) = (&a.tokens, &b.tokens);
+    let (la, lb) = (ta.len(), tb.len());
+    if la == 0 || lb == 0 {
+        return 0.0;
+    }
+    if ta == tb && a.legal == b.legal {
+        return 1.0;
+    }
+    // align: best pairs first, ties by position
+    let mut cands: Vec<(f64, usize, usize)> = Vec::new();
+    for i in 0..la {
+        for j in 0..lb {
+            let s = sims[i * lb + j];
+            if s >= p.min_token_sim {
+                cands.push((s, i, j));
+            }
+        }
+    }
+    cands.sort_by(|x, y| {
+        y.0.partial_cmp(&x.0).unwrap().then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2))
+    });
+    let mut used_a = vec![false; la];
+    let mut used_b = vec![false; lb];
+    let mut pairs: Vec<(usize, usize, f64)> = Vec::new();
+    for (s, i, j) in cands {
+        if used_a[i] || used_b[j] {
+            continue;
+        }
+        used_a[i] = true;
+        used_b[j] = true;
+        pairs.push((i, j, s));
+    }
+    let mut wa = a.weights.clone();
+    let mut wb = b.weights.clone();
+    for &(i, j, _) in &pairs {
+        if ta[i].len() == 1 && tb[j].len() > 1 {
+            wb[j] *= p.initial_weight;
+            wa[i] = wb[j];
+        } else if tb[j].len() == 1 && ta[i].len() > 1 {
+            wa[i] *= p.initial_weight;
+            wb[j] = wa[i];
+        }
+    }
+    let (sum_a, sum_b) = (py_sum(wa.iter().copied()), py_sum(wb.iter().copied()));
+    let sp = p.sim_power;
+    let got_a = py_sum(pairs.iter().map(|&(i, _, s)| s.powf(sp) * wa[i]));
+    let got_b = py_sum(pairs.iter().map(|&(_, j, s)| s.powf(sp) * wb[j]));
+    let (cov_a, cov_b) = (got_a / sum_a, got_b / sum_b);
+    let dice = (got_a + got_b) / (sum_a + sum_b);
+    let shorter = if la < lb || (la == lb && sum_a <= sum_b) { cov_a } else { cov_b };
+    let blend = if la.min(lb) > 1 { p.coverage_blend } else { p.single_word_blend };
+    let mut token_score = blend * shorter + (1.0 - blend) * dice;
+    let un_a = 1.0 - py_sum(pairs.iter().map(|&(i, _, _)| wa[i])) / sum_a;
+    let un_b = 1.0 - py_sum(pairs.iter().map(|&(_, j, _)| wb[j])) / sum_b;
+    let conflict = if un_b < un_a { un_b } else { un_a };
+    if conflict > 0.0 {
+        token_score *= (1.0 - p.conflict_base - p.conflict_scale * conflict).max(0.0);
+    }
+    let mut score = token_score;
+    let one_sided_number = a.numbers.is_empty() != b.numbers.is_empty();
+    if !one_sided_number && (la != lb || pairs.len() < la.min(lb)) {
+        let joined = joined_similarity(a, b);
+        if joined >= p.joined_floor && joined > score {
+            score = joined;
+        }
+    }
+    if !same_set(&a.numbers, &b.numbers) {
+        score *= 1.0 - p.number_penalty;
+    }
+    if !a.legal.is_empty() && !b.legal.is_empty() && disjoint(&a.legal, &b.legal) {
+        score *= 1.0 - p.legal_form_penalty;
+    }
+    score = score.min(1.0).max(0.0);
+    py_round(score, 4)
+}

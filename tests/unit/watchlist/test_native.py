@@ -1,0 +1,122 @@
+"""The compiled core (native/, cargowatch_native) is the path screening takes, and it
+scores exactly as the Python reference (scoring.py) on the labelled name cases."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import pytest
+from cargowatch_native import NativeIndex
+
+from enrichers.watchlist import PartyQuery, WatchlistScreener
+from enrichers.watchlist.index import native_name
+from enrichers.watchlist.loaders import load_watchlist
+from enrichers.watchlist.scoring import can_reach, score_names
+
+
+@pytest.fixture(scope="module")
+def screener(fixtures_dir: Path, refdata: Path) -> WatchlistScreener:
+    return WatchlistScreener.from_versions(
+        [
+            load_watchlist(fixtures_dir / "national.csv"),
+            load_watchlist(refdata / "sanctions" / "un" / "UN_consolidated_2026-02-27.xml"),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def name_cases(refdata: Path) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    with (refdata / "matching" / "nomenklatura_name_cases.csv").open(encoding="utf-8") as fh:
+        pairs += [(r["name1"], r["name2"]) for r in csv.DictReader(fh)]
+    with (refdata / "matching" / "watchman_cross_script_pairs.csv").open(encoding="utf-8") as fh:
+        rows = [line for line in fh if line.strip() and not line.startswith("#")]
+    pairs += [(r[0], r[1]) for r in csv.reader(rows[1:]) if len(r) >= 2]
+    return pairs
+
+
+class _Recording:
+    """Stands in for the native index and records the searches it answers."""
+
+    def __init__(self, native: NativeIndex):
+        self.native = native
+        self.searched: list[int] = []
+
+    def search(self, queries, floors, limits):  # type: ignore[no-untyped-def]
+        self.searched.append(len(queries))
+        return self.native.search(queries, floors, limits)
+
+
+def test_screening_goes_through_the_native_index(screener: WatchlistScreener) -> None:
+    names = screener.index.names
+    assert isinstance(names.native, NativeIndex)
+    assert len(names.native) == len(names.names)
+    recording = _Recording(names.native)
+    names.native = recording  # type: ignore[assignment]
+    try:
+        screener.index._cache.clear()
+        [a, b] = screener.screen_parties([PartyQuery("Eric Badge"), PartyQuery("BADEGE, Eric")])
+    finally:
+        names.native = recording.native
+    assert recording.searched == [2]  # one call for the batch
+    assert a and a[0].entry_id == "CDi.001" and b and b[0].entry_id == "CDi.001"
+
+
+def test_native_scores_equal_the_reference_on_labelled_cases(
+    screener: WatchlistScreener, name_cases: list[tuple[str, str]]
+) -> None:
+    names = screener.index.names
+    norm, stats, params, native = (
+        names.normalizer,
+        names.stats,
+        screener.index.config.params,
+        names.native,
+    )
+    assert len(name_cases) > 826
+    mismatches = []
+    for n1, n2 in name_cases:
+        a, b = norm.normalize(n1), norm.normalize(n2)
+        for x, y in ((a, b), (b, a)):
+            ref = score_names(x, y, stats, params).score
+            got = native.score(native_name(x), native_name(y))
+            if got != ref:
+                mismatches.append((x.original, y.original, ref, got))
+            for floor in (0.5, 0.64, 0.67, 0.8):
+                if native.can_reach(native_name(x), native_name(y), floor) != can_reach(
+                    x, y, floor, params, stats
+                ):
+                    mismatches.append((x.original, y.original, "can_reach", floor))
+        for tok in a.tokens + b.tokens:
+            if native.weight(tok) != stats.weight(tok):
+                mismatches.append((tok, "weight", stats.weight(tok), native.weight(tok)))
+    assert mismatches == []
+
+
+def test_native_search_scores_are_the_reference_scores(
+    screener: WatchlistScreener, refdata: Path
+) -> None:
+    """Every list name the core scores for a query carries the reference score, and
+    with no threshold every name it ranks is scored (nothing rejected)."""
+    index = screener.index
+    names = index.names
+    rng = random.Random(7)
+    listed = [n.name.original for n in names.names]
+    queries = [rng.choice(listed) for _ in range(150)]
+    queries = [q[:4] + q[5:] if len(q) > 9 else q for q in queries]  # a letter dropped
+    queries += ["Hamburg Coffee Import GmbH", "Mohammed Ali Trading", "Chernoe More OOO"]
+    nqs = [names.normalizer.normalize(q) for q in queries]
+    limits = index._limits(index.config.threshold)
+    gated = names.native.search([native_name(n) for n in nqs], [0.67] * len(nqs), limits)
+    ungated = names.native.search([native_name(n) for n in nqs], [None] * len(nqs), limits)
+    scored = 0
+    for nq, some, every in zip(nqs, gated, ungated, strict=True):
+        assert [p for p, _ in every] == index.scored_positions(nq, index.config.threshold)
+        assert set(some) <= set(every)
+        for pos, score in every:
+            ref = score_names(nq, names.names[pos].name, names.stats, index.config.params)
+            assert score == ref.score, (nq.original, names.names[pos].name.original)
+            scored += 1
+    assert scored > 500
+    assert sum(len(s) for s in gated) < scored  # the fast reject did reject
