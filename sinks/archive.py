@@ -46,6 +46,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +67,11 @@ _PART = re.compile(r"^part-p(\d+)-(\d{12})-(\d{12})\.parquet$")
 _MARKER = re.compile(r"^p(\d+)-(\d{12})$")
 _TMP_SUFFIX = ".tmp"
 _JOURNAL = "_compaction.json"
+WRITE_THREADS = 8
+"""Files of one flush written and fsynced at once: a batch writes one file per input
+partition x lane (up to 30), and ~4 ms fsyncs one after another made the archive the
+longest step of a commit (2026-11-28: 30 fsyncs 118 ms in a row, 21 ms on 8 threads;
+Parquet writing and fsync release the GIL)."""
 
 SCREENED_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "manifest_id": pl.String,
@@ -199,6 +205,14 @@ def _write_atomic(df: pl.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _wait_all(jobs: list) -> None:
+    """Wait for every job, then raise the first failure (none is left running)."""
+    errors = [job.exception() for job in jobs]
+    for error in errors:
+        if error is not None:
+            raise error
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -276,6 +290,7 @@ class ArchiveSink:
         self._range: dict[int, tuple[int, int]] = {}
         self.rows_written = 0
         self.rows_skipped = 0
+        self._pool: ThreadPoolExecutor | None = None
         # The pipeline flushes in a worker thread while a rebalance may call on_assign on
         # the event loop: recovery must never remove the files of a flush in progress.
         self._lock = threading.Lock()
@@ -347,14 +362,18 @@ class ArchiveSink:
         for rj in self._rejected:
             day = _day(rj.rejection.received_at)
             groups[(f"{REJECTED_DIR}/date={day}", rj.partition)].append(_rejected_row(rj))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="archive-write")
+        jobs = []
         for (subdir, partition), rows in groups.items():
             schema = SCREENED_SCHEMA if subdir.startswith(SCREENED_DIR) else REJECTED_SCHEMA
             first, last = ranges[partition]
             path = self.root / subdir / part_name(partition, first, last)
-            _write_atomic(_frame(rows, schema), path)
+            jobs.append(self._pool.submit(_write_atomic, _frame(rows, schema), path))
             written.append(path)
-        for parent in {p.parent for p in written}:
-            _fsync_dir(parent)
+        _wait_all(jobs)
+        # Every data file is durable and in place before any marker says so.
+        _wait_all([self._pool.submit(_fsync_dir, parent) for parent in {p.parent for p in written}])
         markers = self.root / COMMITTED_DIR
         for partition, (_, last) in ranges.items():
             (markers / f"p{partition}-{last:012d}").touch()
@@ -370,7 +389,12 @@ class ArchiveSink:
 
     def close(self) -> None:
         """Flush what is buffered (nothing, when the pipeline flushed every batch)."""
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
 
     @property
     def high_water(self) -> dict[int, int]:

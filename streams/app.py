@@ -33,7 +33,7 @@ from schemas.model import Decision
 from sinks.archive import ArchiveSink
 from streams import metrics
 from streams.context import build_context
-from streams.pipeline import ScreeningPipeline
+from streams.pipeline import ScreeningPipeline, settle_heap
 from streams.scoring import RulesetWatcher
 from streams.screening import ScreeningContext
 
@@ -154,6 +154,7 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
             pipeline = ScreeningPipeline(
                 settings, ctx, codec, refresh=refresh, sinks=[ArchiveSink(settings.archive_dir)]
             )
+            settle_heap()  # reference data and lists are loaded: keep them out of the GC's way
             await pipeline.start()
             state["pipeline"] = pipeline
 

@@ -150,6 +150,52 @@ class ProcessSample:
         }
 
 
+def stage_totals(port: int) -> dict[str, tuple[int, float]]:
+    """The worker's ``cargowatch_stage_seconds`` histogram from its /metrics page:
+    (batches observed, seconds in total) per stage; empty when the page cannot be read."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    counts: dict[str, int] = {}
+    sums: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "cargowatch_stage_seconds":
+            continue
+        for sample in family.samples:
+            stage = sample.labels.get("stage", "")
+            if sample.name.endswith("_count"):
+                counts[stage] = int(sample.value)
+            elif sample.name.endswith("_sum"):
+                sums[stage] = sample.value
+    return {k: (counts[k], sums.get(k, 0.0)) for k in counts}
+
+
+def stage_breakdown(
+    before: dict[str, tuple[int, float]], after: dict[str, tuple[int, float]], records: int
+) -> dict[str, float]:
+    """Per stage between two :func:`stage_totals`: mean milliseconds per batch, plus the
+    batches committed and their mean size.
+
+    >>> stage_breakdown({"produce": (1, 0.5)}, {"produce": (3, 0.9), "screen": (2, 0.1)}, 100)
+    {'batches': 2, 'records_per_batch': 50.0, 'produce_ms': 200.0, 'screen_ms': 50.0}
+    """
+    out: dict[str, float] = {}
+    batches = after.get("produce", (0, 0.0))[0] - before.get("produce", (0, 0.0))[0]
+    out["batches"] = batches
+    out["records_per_batch"] = round(records / batches, 1) if batches else 0.0
+    for stage, (count, total) in sorted(after.items()):
+        n = count - before.get(stage, (0, 0.0))[0]
+        if n > 0:
+            out[f"{stage}_ms"] = round((total - before.get(stage, (0, 0.0))[1]) / n * 1000, 1)
+    return out
+
+
 def rss_mb(pid: int) -> float:
     """The current resident memory of ``pid`` in MiB."""
     return psutil.Process(pid).memory_info().rss / 2**20

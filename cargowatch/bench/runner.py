@@ -34,6 +34,8 @@ from cargowatch.bench.measure import (
     measure_latency,
     produce,
     rss_mb,
+    stage_breakdown,
+    stage_totals,
 )
 from cargowatch.bench.worker import WATCHLISTS_ENV
 from cargowatch.kafka import ensure_topics
@@ -292,6 +294,7 @@ async def run_kafka_phases(
             on_progress=lambda n: step("pipeline: producing", n / len(records)),
         )
         rss_idle = rss_mb(worker.pid)
+        stages0 = stage_totals(settings.http_port)
         sampler = ProcessSample(worker.pid).start()
         progress = await measure_group(
             settings,
@@ -310,6 +313,8 @@ async def run_kafka_phases(
             "rss_mb_loaded_idle": round(rss_idle, 1),
             **sampler.stop(),
         }
+        stages1 = stage_totals(settings.http_port)
+        out["pipeline"]["stages"] = stage_breakdown(stages0, stages1, progress.records)
 
         # latency at half of the pipeline's maximum
         rate = max(50.0, progress.per_s / 2)
@@ -324,6 +329,9 @@ async def run_kafka_phases(
             settings, t.raw, [t.screened, t.rejected], lat_records, rate
         )
         out["latency"].update(sampler.stop())
+        out["latency"]["stages"] = stage_breakdown(
+            stages1, stage_totals(settings.http_port), out["latency"]["sent"]
+        )
         step("stopping the worker (SIGTERM)", None)
         code, seconds = worker.terminate(30)
         out["pipeline"]["sigterm_exit_code"] = code
