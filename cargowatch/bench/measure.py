@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 from aiokafka import AIOKafkaConsumer
@@ -194,6 +195,29 @@ def stage_breakdown(
         if n > 0:
             out[f"{stage}_ms"] = round((total - before.get(stage, (0, 0.0))[1]) / n * 1000, 1)
     return out
+
+
+@dataclass
+class GroupSample:
+    """:class:`ProcessSample` of each worker process of a group, summed up: CPU added
+    (100% = one core), peak RSS per worker."""
+
+    pids: list[int]
+    interval_s: float = 0.5
+    samples: list[ProcessSample] = field(default_factory=list)
+
+    def start(self) -> GroupSample:
+        self.samples = [ProcessSample(pid, self.interval_s).start() for pid in self.pids]
+        return self
+
+    def stop(self) -> dict[str, Any]:
+        parts = [s.stop() for s in self.samples]
+        return {
+            "cpu_percent_mean": round(sum(p["cpu_percent_mean"] for p in parts), 1),
+            "cpu_percent_max": round(sum(p["cpu_percent_max"] for p in parts), 1),
+            "rss_mb_peak": max(p["rss_mb_peak"] for p in parts),
+            "rss_mb_peak_per_worker": [p["rss_mb_peak"] for p in parts],
+        }
 
 
 def rss_mb(pid: int) -> float:

@@ -27,6 +27,7 @@ from cargowatch.bench.baseline_app import APP_ID_ENV, PREFIX_ENV, SOURCE_ENV
 from cargowatch.bench.ceiling import run_ceiling
 from cargowatch.bench.data import BenchRecord, bench_records, relabel, write_synthetic_watchlist
 from cargowatch.bench.measure import (
+    GroupSample,
     ProcessSample,
     Subprocess,
     create_topics,
@@ -62,11 +63,15 @@ class BenchConfig:
     batch_size: int = 2000
     core_manifests: int = 20_000
     seed: int = 2026
+    workers: int = 1  # worker processes in the group under test
 
     @classmethod
-    def for_run(cls, quick: bool, count: int | None) -> BenchConfig:
+    def for_run(cls, quick: bool, count: int | None, workers: int | None = None) -> BenchConfig:
+        """Sizes of a full or ``--quick`` run; ``workers`` defaults to the machine's cores."""
+        n = workers or os.cpu_count() or 1
         if quick:
             return cls(
+                workers=n,
                 count=count or 6_000,
                 quick=True,
                 pool_size=400,
@@ -76,7 +81,7 @@ class BenchConfig:
                 watchlist_names=20_000,
                 core_manifests=400,
             )
-        return cls(count=count or 200_000)
+        return cls(count=count or 200_000, workers=n)
 
 
 def _free_port() -> int:
@@ -211,7 +216,31 @@ async def run_kafka_phases(
         },
         work / "baseline.log",
     ).start()
-    worker = Subprocess("worker", "cargowatch.bench.worker", env, work / "worker.log").start()
+    # The group under test: each worker with its own /healthz port and state directory
+    # (trader-history checkpoint), all sharing the archive (as workers of one group must).
+    ports = [settings.http_port] + [_free_port() for _ in range(cfg.workers - 1)]
+    workers = [
+        Subprocess(
+            f"worker-{i}",
+            "cargowatch.bench.worker",
+            {**env, "CARGOWATCH_HTTP_PORT": str(port), "CARGOWATCH_STATE_DIR": str(work / f"state-{i}")},
+            work / f"worker-{i}.log",
+        ).start()
+        for i, port in enumerate(ports)
+    ]
+    out["workers"] = cfg.workers
+
+    def all_alive() -> bool:
+        return all(w.alive() for w in workers)
+
+    def stages_now() -> dict[str, tuple[int, float]]:
+        total: dict[str, tuple[int, float]] = {}
+        for port in ports:
+            for stage, (n, seconds) in stage_totals(port).items():
+                n0, s0 = total.get(stage, (0, 0.0))
+                total[stage] = (n0 + n, s0 + seconds)
+        return total
+
     try:
         step("generating manifests", 0.0)
         records = await asyncio.to_thread(
@@ -238,14 +267,12 @@ async def run_kafka_phases(
             quick_cores = threading.Thread(target=measure_cores, name="bench-cores")
             quick_cores.start()
         step("waiting for the worker processes to load", None)
-        await _wait_ready(
-            worker,
-            lambda: (
-                '"starting"' not in _healthz(settings.http_port)
-                and bool(_healthz(settings.http_port))
-            ),
-            600,
-        )
+        for worker, port in zip(workers, ports, strict=True):
+            await _wait_ready(
+                worker,
+                lambda port=port: '"starting"' not in _healthz(port) and bool(_healthz(port)),  # type: ignore[misc]
+                600,
+            )
         await _wait_ready(baseline, lambda: "baseline ready" in baseline.tail(200), 600)
 
         # (1) ceiling
@@ -293,9 +320,9 @@ async def run_kafka_phases(
             records,
             on_progress=lambda n: step("pipeline: producing", n / len(records)),
         )
-        rss_idle = rss_mb(worker.pid)
-        stages0 = stage_totals(settings.http_port)
-        sampler = ProcessSample(worker.pid).start()
+        rss_idle = max(rss_mb(w.pid) for w in workers)
+        stages0 = stages_now()
+        group = GroupSample([w.pid for w in workers]).start()
         progress = await measure_group(
             settings,
             settings.consumer_group,
@@ -303,7 +330,7 @@ async def run_kafka_phases(
             len(records),
             max_seconds=900,
             on_progress=lambda n: step("pipeline: cargowatch worker", n / len(records)),
-            alive=worker.alive,
+            alive=all_alive,
         )
         out["pipeline"] = {
             "records": progress.records,
@@ -311,9 +338,9 @@ async def run_kafka_phases(
             "per_s": round(progress.per_s, 1),
             "completed": progress.completed,
             "rss_mb_loaded_idle": round(rss_idle, 1),
-            **sampler.stop(),
+            **group.stop(),
         }
-        stages1 = stage_totals(settings.http_port)
+        stages1 = stages_now()
         out["pipeline"]["stages"] = stage_breakdown(stages0, stages1, progress.records)
 
         # latency at half of the pipeline's maximum
@@ -323,26 +350,25 @@ async def run_kafka_phases(
             (records * (1 + n_lat // len(records)))[:n_lat], "~lat"
         )
         step(f"latency at {rate:.0f}/s for {cfg.latency_s:.0f}s", None)
-        sampler = ProcessSample(worker.pid).start()
+        group = GroupSample([w.pid for w in workers]).start()
         t = settings.topics
         out["latency"] = await measure_latency(
             settings, t.raw, [t.screened, t.rejected], lat_records, rate
         )
-        out["latency"].update(sampler.stop())
-        out["latency"]["stages"] = stage_breakdown(
-            stages1, stage_totals(settings.http_port), out["latency"]["sent"]
-        )
-        step("stopping the worker (SIGTERM)", None)
-        code, seconds = worker.terminate(30)
-        out["pipeline"]["sigterm_exit_code"] = code
-        out["pipeline"]["sigterm_seconds"] = round(seconds, 2)
+        out["latency"].update(group.stop())
+        out["latency"]["stages"] = stage_breakdown(stages1, stages_now(), out["latency"]["sent"])
+        step("stopping the workers (SIGTERM)", None)
+        stops = [w.terminate(30) for w in workers]
+        out["pipeline"]["sigterm_exit_code"] = next((c for c, _ in stops if c != 0), 0)  # any failure shows
+        out["pipeline"]["sigterm_seconds"] = round(max(s for _, s in stops), 2)
         if quick_cores is not None:
             await asyncio.to_thread(quick_cores.join)
         out["_pool"] = records[: min(len(records), cfg.core_manifests)]
         out["_watchlists"] = watchlists
     finally:
         baseline.terminate(10)
-        worker.terminate(10)
+        for worker in workers:
+            worker.terminate(10)
     return out
 
 

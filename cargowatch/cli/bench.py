@@ -22,6 +22,9 @@ def bench_command(
     count: int | None = typer.Option(
         None, "--count", help="Manifests per contender (default 200,000; --quick 6,000)."
     ),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Worker processes in the group under test (default: the machine's cores)."
+    ),
     out_dir: Path = typer.Option(
         Path("bench-results"),
         "--out",
@@ -47,7 +50,7 @@ def bench_command(
     from cargowatch.bench.runner import BenchConfig, run_bench
     from cargowatch.settings import REPO_ROOT
 
-    cfg = BenchConfig.for_run(quick, count)
+    cfg = BenchConfig.for_run(quick, count, workers)
     target_dir = json_path.parent if json_path else out_dir
     console = Console()
     with Progress(

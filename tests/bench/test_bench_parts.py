@@ -60,3 +60,20 @@ def test_benchmarks_md_keeps_the_hand_written_text(tmp_path: Path) -> None:
     text = path.read_text()
     assert "new figures" in text and "old" not in text
     assert text.startswith("# Benchmarks\n\nintro") and text.endswith("## Design\nkept\n")
+
+
+def test_group_sample_reports_each_worker_and_adds_cpu() -> None:
+    import os
+    import time
+
+    from cargowatch.bench.measure import GroupSample
+
+    group = GroupSample([os.getpid(), os.getpid()], interval_s=0.05).start()
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:
+        pass  # busy: CPU to sample
+    out = group.stop()
+    assert len(out["rss_mb_peak_per_worker"]) == 2
+    assert out["rss_mb_peak"] == max(out["rss_mb_peak_per_worker"]) > 0
+    per = [s.summary()["cpu_percent_mean"] for s in group.samples]
+    assert out["cpu_percent_mean"] == round(sum(per), 1)

@@ -202,3 +202,37 @@ def test_compact_command(tmp_path: Path) -> None:
     assert _rows(tmp_path).height == 9
     missing = CliRunner().invoke(app, ["archive", "compact", "--archive", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_a_failed_file_of_a_flush_fails_the_flush_and_writes_no_marker(tmp_path: Path, monkeypatch) -> None:
+    """Files of one flush are written on several threads: one failing must fail the whole
+    flush (the batch is not committed) with no marker, and the retry archives it once."""
+    import sinks.archive as archive
+
+    sink = ArchiveSink(tmp_path)
+    sink.on_assign("manifests.raw", [0, 1, 2])
+    real = archive._write_atomic
+
+    def failing(df, path):
+        if "lane=RED" in str(path) and "part-p1-" in path.name:
+            raise OSError(28, "No space left on device")
+        real(df, path)
+
+    monkeypatch.setattr(archive, "_write_atomic", failing)
+    for partition in (0, 1, 2):
+        sink.add(_batch(partition, range(0, 6)))
+    with pytest.raises(OSError, match="No space"):
+        sink.flush()
+    assert committed_offsets(tmp_path) == {}
+    # The worker is restarted: recovery removes what the failed flush left, the batch is replayed.
+    monkeypatch.setattr(archive, "_write_atomic", real)
+    again = ArchiveSink(tmp_path)
+    again.on_assign("manifests.raw", [0, 1, 2])
+    for partition in (0, 1, 2):
+        again.add(_batch(partition, range(0, 6)))
+    again.flush()
+    df = _rows(tmp_path)
+    assert df.height == 18 and df.select(pl.col("manifest_id").n_unique()).item() == 18
+    assert committed_offsets(tmp_path) == {0: 5, 1: 5, 2: 5}
+    again.close()
+    sink.close()
