@@ -117,6 +117,18 @@ class NormalizedName:
         return "".join(self.tokens)
 
 
+class _Transliteration(dict[int, str]):
+    """``unidecode`` of one character, memoised: unidecode maps every character on its
+    own, so ``str.translate`` with this table gives the same string, in C."""
+
+    def __missing__(self, codepoint: int) -> str:
+        out = self[codepoint] = unidecode(chr(codepoint))
+        return out
+
+
+_TRANSLITERATION = _Transliteration()
+
+
 def fold(text: str) -> str:
     """Unicode-fold and transliterate to lower-case ASCII.
 
@@ -125,7 +137,7 @@ def fold(text: str) -> str:
     """
     text = unicodedata.normalize("NFKC", text)
     if not text.isascii():
-        text = unidecode(text)
+        text = text.translate(_TRANSLITERATION)
     return text.casefold()
 
 
@@ -226,7 +238,10 @@ class Normalizer:
         return result
 
     def _normalize(self, name: str) -> NormalizedName:
-        script = "abjad" if _ABJAD.search(name) else ("cjk" if _CJK.search(name) else "latin")
+        if name.isascii():
+            script = "latin"
+        else:
+            script = "abjad" if _ABJAD.search(name) else ("cjk" if _CJK.search(name) else "latin")
         words = list(_word_tokens(fold(name)))
         all_words = [w for w in words if w not in STOP_WORDS and w not in HONORIFICS]
         forms: list[str] = []
