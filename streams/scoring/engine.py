@@ -71,7 +71,7 @@ class _Plan:
     tables: tuple[pl.DataFrame, ...]  # the reference tables this plan was built from
     goods_derived: list[pl.Expr]
     usd_rates: pl.LazyFrame  # value_currency, usd_rate (a join: cheaper than a replace per batch)
-    dual_use: pl.LazyFrame | None
+    dual_use: dict[str, tuple[str, str | None]]  # listed prefix -> (category, note)
     benchmarks: tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame] | None
     undervaluation: list[list[pl.Expr]]
     line_flags: list[pl.Expr]  # per goods line, each aliased; rows where any is true come back
@@ -104,18 +104,24 @@ def _compile(ruleset: Ruleset, reference: ScoringReference, tables: tuple[pl.Dat
         pl.col("hs_code").str.slice(0, 6).alias("hs_subheading"),
         pl.col("description").str.to_lowercase().alias("description"),
     ]
-    dual_use = None
+    # The longest listed prefix of the HS code, and its level: two is_in tests on the
+    # extracted prefix (a join with the list costs more); category and note are looked up
+    # for the lines that fire.
+    du = reference.dual_use
+    dual_use = {p: (c, n) for p, c, n in du.select("prefix", "category", "note").iter_rows()}
     if reference.dual_use_pattern:
-        goods_derived.append(pl.col("hs_code").str.extract(reference.dual_use_pattern, 1).alias("du_prefix"))
-        dual_use = reference.dual_use.rename(
-            {"prefix": "du_prefix", "note": "du_note", "category": "du_category", "level": "du_level"}
-        ).lazy()
+        prefix = pl.col("hs_code").str.extract(reference.dual_use_pattern, 1)
+        levels = {level: du.filter(pl.col("level") == level)["prefix"].to_list() for level in ("controlled", "watch")}
+        goods_derived += [
+            prefix.alias("du_prefix"),
+            prefix.is_in(levels["controlled"]).fill_null(False).alias("dual_use"),
+            prefix.is_in(levels["watch"]).fill_null(False).alias("dual_use_watch"),
+        ]
     else:
         goods_derived += [
             pl.lit(None, pl.Utf8).alias("du_prefix"),
-            pl.lit(None, pl.Utf8).alias("du_category"),
-            pl.lit(None, pl.Utf8).alias("du_note"),
-            pl.lit(None, pl.Utf8).alias("du_level"),
+            pl.lit(False).alias("dual_use"),
+            pl.lit(False).alias("dual_use_watch"),
         ]
 
     line_flags: list[pl.Expr] = []
@@ -123,7 +129,7 @@ def _compile(ruleset: Ruleset, reference: ScoringReference, tables: tuple[pl.Dat
     du_rule = rules.active("DUAL_USE_GOODS")
     if du_rule is not None:
         line_flags.append(pl.col("dual_use").alias("f_dual_use"))
-        line_columns += ["hs_code", "du_prefix", "du_category", "du_note"]
+        line_columns += ["hs_code", "du_prefix"]
 
     uv = rules.active("UNDERVALUATION")
     benchmarks = None
@@ -273,12 +279,6 @@ def _run_queries(frames: BatchFrames, plan: _Plan, ruleset: Ruleset, reference: 
         .with_columns(*plan.goods_derived, (pl.col("value_amount") * pl.col("usd_rate")).alias("value_usd"))
         .with_columns((pl.col("value_usd") / pl.col("gross_weight_kg")).alias("value_per_kg"))
     )
-    if plan.dual_use is not None:
-        g = g.join(plan.dual_use, on="du_prefix", how="left", maintain_order="left")
-    g = g.with_columns(
-        (pl.col("du_level") == "controlled").fill_null(False).alias("dual_use"),
-        (pl.col("du_level") == "watch").fill_null(False).alias("dual_use_watch"),
-    )
     queries: dict[str, pl.LazyFrame] = {}
 
     if plan.line_flags:
@@ -289,9 +289,11 @@ def _run_queries(frames: BatchFrames, plan: _Plan, ruleset: Ruleset, reference: 
             goods_columns = set(frames.goods.columns) | {
                 "hs_chapter", "hs_heading", "hs_subheading", "value_usd", "value_per_kg", "dual_use", "dual_use_watch",
             }
-            mcols = [c for c in manifests.columns if c in fields and c not in goods_columns]
-            if mcols:
-                lines = lines.join(manifests.lazy().select("i", *mcols), on="i", how="left", maintain_order="left")
+            # the line's manifest is row i of the manifest frame: a gather, not a join
+            lines = lines.with_columns(
+                pl.lit(manifests.get_column(c)).gather(pl.col("i")).alias(c)
+                for c in manifests.columns if c in fields and c not in goods_columns
+            )
         if plan.benchmarks is not None:
             b1, b2, b3 = plan.benchmarks
             lines = (
@@ -413,10 +415,11 @@ def score_batch(
         if lane is not None and LANE_ORDER[lane] > min_lane[i]:
             min_lane[i] = LANE_ORDER[lane]
 
-    fired = _run_queries(frames, _plan(ruleset, reference), ruleset, reference)
+    plan = _plan(ruleset, reference)
+    fired = _run_queries(frames, plan, ruleset, reference)
     _watchlist(frames, fired, ruleset, add)
     _embargo_route(fired, ruleset, add)
-    _dual_use(fired, ruleset, add)
+    _dual_use(fired, plan, ruleset, add)
     _undervaluation(fired, ruleset, add)
     _description_mismatch(fired, ruleset, reference, add)
     _party_rules(frames, ruleset, add)
@@ -537,7 +540,7 @@ def _embargo_route(fired: _Fired, ruleset: Ruleset, add: AddHit) -> None:
         )
 
 
-def _dual_use(fired: _Fired, ruleset: Ruleset, add: AddHit) -> None:
+def _dual_use(fired: _Fired, plan: _Plan, ruleset: Ruleset, add: AddHit) -> None:
     rule = ruleset.rules.active("DUAL_USE_GOODS")
     if rule is None:
         return
@@ -548,8 +551,10 @@ def _dual_use(fired: _Fired, ruleset: Ruleset, add: AddHit) -> None:
             i = row["i"]
             first.setdefault(i, row)
             count[i] = count.get(i, 0) + 1
+    listed = plan.dual_use
     for i, row in first.items():
-        line, hs, prefix, category, note = row["line"], row["hs_code"], row["du_prefix"], row["du_category"], row["du_note"]
+        line, hs, prefix = row["line"], row["hs_code"], row["du_prefix"]
+        category, note = listed[prefix]
         add(
             i,
             "DUAL_USE_GOODS",

@@ -50,13 +50,14 @@ MANIFEST_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "amendment_changed": pl.Boolean,
 }
 
-# What the built-in rules read; other manifest columns are built only for criteria.
+# What the built-in rules read; other manifest columns are built only for criteria (the
+# party facts behind new_trader, trusted_trader, prior_findings and route_unusual are read
+# by the rules from `BatchFrames.facts`).
 CORE_COLUMNS = frozenset(
     {
         "i", "version", "mode", "loading_port", "discharge_port", "loading_country",
         "discharge_country", "transshipment_count", "lead_time_h", "first_filed_lead_h", "arrival_lead_h",
-        "total_gross_weight_kg", "container_count", "goods_count", "watchlist_score",
-        "new_trader", "trusted_trader", "prior_findings", "route_unusual", "amendment_changed",
+        "total_gross_weight_kg", "container_count", "watchlist_score", "amendment_changed",
     }
 )
 
@@ -163,11 +164,12 @@ def _valid_until(until: str, today: date) -> bool:
         return False
 
 
-def _first_filed_lead(m: Manifest, prev: FilingFingerprint | None) -> float | None:
-    """Hours from the first known filing to departure: an amendment is judged by when
-    the original was filed (a late amendment is LATE_AMENDMENT's business)."""
+def _first_filed_lead(m: Manifest, prev: FilingFingerprint | None, lead: float) -> float | None:
+    """Hours from the first known filing to departure (``lead``: from this filing): an
+    amendment is judged by when the original was filed (a late amendment is
+    LATE_AMENDMENT's business)."""
     if m.version <= 1:
-        return (m.route.departure_at - m.filed_at).total_seconds() / 3600.0
+        return lead
     if prev is None:
         return None
     return (m.route.departure_at - prev.filed_at).total_seconds() / 3600.0
@@ -230,6 +232,7 @@ def extract(
             r_where.append("routing")
             r_country.append(c)
             r_port.append(None)
+    leads = [(r.departure_at - m.filed_at).total_seconds() / 3600.0 for r, m in zip(routes, ms, strict=True)]
     builders: dict[str, Callable[[], list]] = {
         "manifest_id": lambda: [m.manifest_id for m in ms],
         "version": lambda: [m.version for m in ms],
@@ -241,11 +244,10 @@ def extract(
         "loading_country": lambda: [r.loading_port[:2] for r in routes],
         "discharge_country": lambda: [r.discharge_port[:2] for r in routes],
         "transshipment_count": lambda: [len(r.transshipment_ports) for r in routes],
-        "lead_time_h": lambda: [
-            (r.departure_at - m.filed_at).total_seconds() / 3600.0 for r, m in zip(routes, ms, strict=True)
-        ],
+        "lead_time_h": lambda: leads,
         "first_filed_lead_h": lambda: [
-            _first_filed_lead(m, em.previous_version) for m, em in zip(ms, batch, strict=True)
+            lead if m.version <= 1 else _first_filed_lead(m, em.previous_version, lead)
+            for m, em, lead in zip(ms, batch, leads, strict=True)
         ],
         "arrival_lead_h": lambda: [
             (r.arrival_at - m.filed_at).total_seconds() / 3600.0 for r, m in zip(routes, ms, strict=True)
@@ -268,7 +270,9 @@ def extract(
         ],
     }
     goods_count = [len(m.goods) for m in ms]
-    cols: dict[str, list] = {"i": list(range(n)), "goods_count": goods_count}
+    cols: dict[str, list] = {"i": list(range(n))}
+    if "goods_count" in extra:
+        cols["goods_count"] = goods_count
     for name, build in builders.items():
         if name in CORE_COLUMNS or name in extra:
             cols[name] = build()
