@@ -70,6 +70,7 @@ class _Plan:
     ruleset: Ruleset
     tables: tuple[pl.DataFrame, ...]  # the reference tables this plan was built from
     goods_derived: list[pl.Expr]
+    goods_levels: list[pl.Expr]  # dual_use, dual_use_watch, from du_prefix (derived first: the regex runs once)
     usd_rates: pl.LazyFrame  # value_currency, usd_rate (a join: cheaper than a replace per batch)
     dual_use: dict[str, tuple[str, str | None]]  # listed prefix -> (category, note)
     benchmarks: tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame] | None
@@ -78,8 +79,8 @@ class _Plan:
     line_columns: list[str]
     manifest_columns: list[pl.Expr | str]
     manifest_flag: pl.Expr
-    country_risk: pl.LazyFrame | None
-    usual_hubs: tuple[pl.LazyFrame, pl.LazyFrame] | None
+    country_risk: dict[str, tuple[str, float]]  # country -> (risk class, class weight > 0)
+    usual_hubs: tuple[list[str], list[str]] | None  # "LOADING_COUNTRY|PORT" usual pairs, ports usual from anywhere
     criteria_fields: set[str] = field(default_factory=set)
 
 
@@ -110,24 +111,20 @@ def _compile(ruleset: Ruleset, reference: ScoringReference, tables: tuple[pl.Dat
     du = reference.dual_use
     dual_use = {p: (c, n) for p, c, n in du.select("prefix", "category", "note").iter_rows()}
     if reference.dual_use_pattern:
-        prefix = pl.col("hs_code").str.extract(reference.dual_use_pattern, 1)
         levels = {level: du.filter(pl.col("level") == level)["prefix"].to_list() for level in ("controlled", "watch")}
-        goods_derived += [
-            prefix.alias("du_prefix"),
-            prefix.is_in(levels["controlled"]).fill_null(False).alias("dual_use"),
-            prefix.is_in(levels["watch"]).fill_null(False).alias("dual_use_watch"),
+        goods_derived.append(pl.col("hs_code").str.extract(reference.dual_use_pattern, 1).alias("du_prefix"))
+        goods_levels = [
+            pl.col("du_prefix").is_in(levels["controlled"]).fill_null(False).alias("dual_use"),
+            pl.col("du_prefix").is_in(levels["watch"]).fill_null(False).alias("dual_use_watch"),
         ]
     else:
-        goods_derived += [
-            pl.lit(None, pl.Utf8).alias("du_prefix"),
-            pl.lit(False).alias("dual_use"),
-            pl.lit(False).alias("dual_use_watch"),
-        ]
+        goods_derived.append(pl.lit(None, pl.Utf8).alias("du_prefix"))
+        goods_levels = [pl.lit(False).alias("dual_use"), pl.lit(False).alias("dual_use_watch")]
 
     line_flags: list[pl.Expr] = []
     line_columns = ["i", "line"]
-    du_rule = rules.active("DUAL_USE_GOODS")
-    if du_rule is not None:
+    ra = rules.active("ROUTE_ANOMALY")
+    if rules.active("DUAL_USE_GOODS") is not None or (ra is not None and ra.hub_with_dual_use):
         line_flags.append(pl.col("dual_use").alias("f_dual_use"))
         line_columns += ["hs_code", "du_prefix"]
 
@@ -180,20 +177,22 @@ def _compile(ruleset: Ruleset, reference: ScoringReference, tables: tuple[pl.Dat
     manifest_columns, manifest_flag = _manifest_expressions(ruleset)
 
     ee = rules.active("EMBARGO_ROUTE")
-    country_risk = reference.country_risk.lazy() if ee is not None and not reference.country_risk.is_empty() else None
+    country_risk = (
+        {c: (k, w) for c, k, w in reference.country_risk.select("country", "risk_class", "class_weight").iter_rows() if w > 0}
+        if ee is not None else {}
+    )
 
-    ra = rules.active("ROUTE_ANOMALY")
     usual_hubs = None
     if ra is not None and ra.usual_hubs:
-        usual = pl.DataFrame(
-            [(c, h) for c, hs in ra.usual_hubs.items() for h in hs],
-            schema={"loading_country": pl.Utf8, "port": pl.Utf8}, orient="row",
+        usual_hubs = (
+            sorted({f"{c}|{h}" for c, hs in ra.usual_hubs.items() for h in hs}),
+            sorted(set(ra.usual_hubs.get("*", []))),
         )
-        usual_hubs = (usual.lazy(), usual.filter(pl.col("loading_country") == "*").select("port").lazy())
     return _Plan(
         ruleset=ruleset,
         tables=tables,
         goods_derived=goods_derived,
+        goods_levels=goods_levels,
         usd_rates=pl.DataFrame(
             {"value_currency": list(rates), "usd_rate": list(rates.values())},
             schema={"value_currency": pl.Utf8, "usd_rate": pl.Float64},
@@ -277,7 +276,7 @@ def _run_queries(frames: BatchFrames, plan: _Plan, ruleset: Ruleset, reference: 
         frames.goods.lazy()
         .join(plan.usd_rates, on="value_currency", how="left", maintain_order="left")
         .with_columns(*plan.goods_derived, (pl.col("value_amount") * pl.col("usd_rate")).alias("value_usd"))
-        .with_columns((pl.col("value_usd") / pl.col("gross_weight_kg")).alias("value_per_kg"))
+        .with_columns((pl.col("value_usd") / pl.col("gross_weight_kg")).alias("value_per_kg"), *plan.goods_levels)
     )
     queries: dict[str, pl.LazyFrame] = {}
 
@@ -310,38 +309,29 @@ def _run_queries(frames: BatchFrames, plan: _Plan, ruleset: Ruleset, reference: 
             .select(*plan.line_columns, *flags)
         )
 
-    m = frames.manifests.lazy()
+    m_frame = frames.manifests
+    m = m_frame.lazy()
     queries["manifests"] = m.select(plan.manifest_columns).filter(plan.manifest_flag)
 
     rc = frames.route_countries.lazy() if frames.route_countries.height else None
     ee = rules.active("EMBARGO_ROUTE")
-    if plan.country_risk is not None:
+    if plan.country_risk:
+        # the places of each manifest in a country at risk (few): which is worst is
+        # decided over these rows in Python
+        risky = pl.col("country").is_in(list(plan.country_risk))
         parts: list[pl.LazyFrame] = []
         if "origin" in ee.check:
-            parts.append(g.select("i", pl.lit("origin").alias("where"), pl.col("origin").alias("country")))
-        if "loading" in ee.check:
-            parts.append(m.select("i", pl.lit("loading").alias("where"), pl.col("loading_country").alias("country")))
-        if "discharge" in ee.check:
-            parts.append(m.select("i", pl.lit("discharge").alias("where"), pl.col("discharge_country").alias("country")))
+            parts.append(g.select("i", pl.lit("origin").alias("where"), pl.col("origin").alias("country")).filter(risky))
+        for where in ("loading", "discharge"):
+            if where in ee.check:
+                parts.append(
+                    m.select("i", pl.lit(where).alias("where"), pl.col(f"{where}_country").alias("country")).filter(risky)
+                )
         wanted = [w for w in ("transshipment", "routing") if w in ee.check]
         if wanted and rc is not None:
-            parts.append(rc.filter(pl.col("where").is_in(wanted)).select("i", "where", "country"))
+            parts.append(rc.filter(pl.col("where").is_in(wanted) & risky).select("i", "where", "country"))
         if parts:
-            queries["embargo"] = (
-                pl.concat(parts, how="vertical")
-                .join(plan.country_risk, on="country", how="inner", maintain_order="left")
-                .filter(pl.col("class_weight") > 0)
-                .sort(["i", "class_weight"], descending=[False, True], maintain_order=True)
-                .group_by("i", maintain_order=True)
-                .agg(
-                    pl.first("country"),
-                    pl.first("where"),
-                    pl.first("risk_class"),
-                    pl.first("class_weight"),
-                    pl.concat_str(pl.col("where"), pl.lit(":"), pl.col("country"))
-                    .unique(maintain_order=True).str.join(",").alias("all"),
-                )
-            )
+            queries["embargo"] = pl.concat(parts, how="vertical")
 
     dm = rules.active("DESCRIPTION_MISMATCH")
     if dm is not None and not reference.keywords.is_empty():
@@ -354,21 +344,19 @@ def _run_queries(frames: BatchFrames, plan: _Plan, ruleset: Ruleset, reference: 
     ra = rules.active("ROUTE_ANOMALY")
     if ra is not None and rc is not None:
         if ra.hub_with_dual_use:
-            queries["hub_rows"] = (
-                rc.filter(pl.col("country").is_in(sorted(reference.hubs)))
-                .join(g.filter(pl.col("dual_use")).select("i").unique(), on="i", how="semi", maintain_order="left")
-                .select("i", "country")
-            )
+            # diversion hubs on the route; _route_anomaly keeps those of manifests with dual-use goods
+            queries["hub_rows"] = rc.filter(pl.col("country").is_in(sorted(reference.hubs))).select("i", "country")
         if plan.usual_hubs is not None:
             usual, anywhere = plan.usual_hubs
-            lanes = m.filter(pl.col("mode").is_in(ra.usual_hubs_modes)).select("i", "loading_country")
-            queries["odd_hubs"] = (
-                rc.filter(pl.col("where") == "transshipment")
-                .join(lanes, on="i", how="inner", maintain_order="left")
-                .join(usual, on=["loading_country", "port"], how="anti", maintain_order="left")
-                .join(anywhere, on="port", how="anti", maintain_order="left")
-                .select("i", "port")
-            )
+            # the route row's manifest is row i of the manifest frame: gathered, not joined
+            lane_of = pl.lit(m_frame.get_column("loading_country")).gather(pl.col("i"))
+            mode_of = pl.lit(m_frame.get_column("mode")).gather(pl.col("i"))
+            queries["odd_hubs"] = rc.filter(
+                (pl.col("where") == "transshipment")
+                & mode_of.is_in(ra.usual_hubs_modes)
+                & ~pl.concat_str(lane_of, pl.lit("|"), pl.col("port")).is_in(usual)
+                & ~pl.col("port").is_in(anywhere)
+            ).select("i", "port")
     return _Fired(**dict(zip(queries, pl.collect_all(list(queries.values())), strict=True)))
 
 
@@ -418,7 +406,7 @@ def score_batch(
     plan = _plan(ruleset, reference)
     fired = _run_queries(frames, plan, ruleset, reference)
     _watchlist(frames, fired, ruleset, add)
-    _embargo_route(fired, ruleset, add)
+    _embargo_route(fired, plan, ruleset, add)
     _dual_use(fired, plan, ruleset, add)
     _undervaluation(fired, ruleset, add)
     _description_mismatch(fired, ruleset, reference, add)
@@ -525,11 +513,20 @@ def _watchlist(frames: BatchFrames, fired: _Fired, ruleset: Ruleset, add: AddHit
         )
 
 
-def _embargo_route(fired: _Fired, ruleset: Ruleset, add: AddHit) -> None:
+def _embargo_route(fired: _Fired, plan: _Plan, ruleset: Ruleset, add: AddHit) -> None:
     rule = ruleset.rules.active("EMBARGO_ROUTE")
     if rule is None or fired.embargo is None:
         return
-    for i, country, where, risk_class, cw, everything in fired.embargo.iter_rows():
+    places: dict[int, list[tuple[str, str]]] = {}  # i -> (where, country), in route order
+    for i, where, country in fired.embargo.iter_rows():
+        places.setdefault(i, []).append((where, country))
+    risk = plan.country_risk
+    for i in sorted(places):
+        # the heaviest class first; equally heavy places in route order (a stable sort)
+        ranked = sorted(places[i], key=lambda p: -risk[p[1]][1])
+        where, country = ranked[0]
+        risk_class, cw = risk[country]
+        everything = ",".join(dict.fromkeys(f"{w}:{c}" for w, c in ranked))
         add(
             i,
             "EMBARGO_ROUTE",
@@ -749,9 +746,11 @@ def _route_anomaly(frames: BatchFrames, fired: _Fired, ruleset: Ruleset, add: Ad
     if rule is None:
         return
     via: dict[int, list[str]] = {}
-    if fired.hub_rows is not None:
+    if fired.hub_rows is not None and fired.hub_rows.height:
+        dual_use = {row["i"] for row in _rows(fired.lines) if row.get("f_dual_use")}
         for i, c in fired.hub_rows.iter_rows():
-            via.setdefault(i, []).append(c)
+            if i in dual_use:
+                via.setdefault(i, []).append(c)
     # Transshipment hubs not usual for the lane (the loading country's list, or "*")
     odd: dict[int, list[str]] = {}
     if fired.odd_hubs is not None:
