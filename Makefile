@@ -39,7 +39,10 @@ venv: $(VENV)/.installed
 # watchlist matcher's core is a Rust crate (native/, pyo3): pip builds it with the
 # maturin pinned in native/pyproject.toml, which needs cargo on the PATH.
 NATIVE_SRC := native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs)
+# rustup installs cargo into ~/.cargo/bin, which a non-login shell may not have on PATH.
+export PATH := $(PATH):$(HOME)/.cargo/bin
 $(VENV)/.installed: pyproject.toml constraints.txt $(NATIVE_SRC)
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) to build native/" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
 	$(BIN)/pip install -q -c constraints.txt ./native
