@@ -62,6 +62,54 @@ def _rows(df: pl.DataFrame | None) -> Iterator[dict[str, Any]]:
 # ------------------------------------------------------------------ compiled plan
 
 
+class _Benchmarks:
+    """UNDERVALUATION's value benchmarks as a lookup: the benchmark a goods line is judged
+    by is the first with at least ``min_samples`` observations of its HS subheading and
+    origin, its subheading, or its chapter. Resolved once per (HS code, origin) seen and
+    remembered (traffic repeats them): a dict lookup per line costs less than the three
+    joins it replaces."""
+
+    _MAX_KEYS = 200_000
+
+    def __init__(self, table: pl.DataFrame, min_samples: int):
+        usable = table.filter(pl.col("n") >= min_samples)
+        self.columns = (
+            usable.get_column("level"), usable.get_column("median_log_vpk"), usable.get_column("mad_log_vpk")
+        )
+        self._by_origin: dict[tuple[str, str], int] = {}
+        self._by_hs6: dict[str, int] = {}
+        self._by_chapter: dict[str, int] = {}
+        for row, (level, hs, origin) in enumerate(usable.select("level", "hs", "origin").iter_rows()):
+            if level == "hs6_origin":
+                self._by_origin.setdefault((hs, origin), row)
+            elif level == "hs6":
+                self._by_hs6.setdefault(hs, row)
+            elif level == "chapter":
+                self._by_chapter.setdefault(hs, row)
+        self._memo: dict[tuple[str, str], int | None] = {}
+
+    def _resolve(self, key: tuple[str, str]) -> int | None:
+        hs, origin = key
+        row = self._by_origin.get((hs[:6], origin))
+        if row is None:
+            row = self._by_hs6.get(hs[:6])
+        if row is None:
+            row = self._by_chapter.get(hs[:2])
+        if len(self._memo) > self._MAX_KEYS:
+            self._memo.clear()
+        self._memo[key] = row
+        return row
+
+    def rows_for(self, frames: BatchFrames) -> pl.Series:
+        """The benchmark row of each goods line (null: none with enough observations)."""
+        memo, resolve = self._memo, self._resolve
+        keys = zip(frames.goods_lists["hs_code"], frames.goods_lists["origin"], strict=True)
+        rows = [memo[k] if k in memo else resolve(k) for k in keys]
+        return pl.Series("benchmark", rows, dtype=pl.UInt32)
+
+
+
+
 @dataclass
 class _Plan:
     """What a ruleset and a reference compile to: the expressions of every rule and the
@@ -73,8 +121,8 @@ class _Plan:
     goods_levels: list[pl.Expr]  # dual_use, dual_use_watch, from du_prefix (derived first: the regex runs once)
     usd_rates: pl.LazyFrame  # value_currency, usd_rate (a join: cheaper than a replace per batch)
     dual_use: dict[str, tuple[str, str | None]]  # listed prefix -> (category, note)
-    benchmarks: tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame] | None
-    undervaluation: list[list[pl.Expr]]
+    benchmarks: _Benchmarks | None
+    undervaluation: list[pl.Expr]  # level, med, z, ratio of each line (needs its "benchmark" row)
     line_flags: list[pl.Expr]  # per goods line, each aliased; rows where any is true come back
     line_columns: list[str]
     manifest_columns: list[pl.Expr | str]
@@ -130,30 +178,15 @@ def _compile(ruleset: Ruleset, reference: ScoringReference, tables: tuple[pl.Dat
 
     uv = rules.active("UNDERVALUATION")
     benchmarks = None
-    undervaluation: list[list[pl.Expr]] = []
+    undervaluation: list[pl.Expr] = []
     if uv is not None and not reference.benchmarks.is_empty():
-        b = reference.benchmarks
-        keep = ["hs", "origin", "n", "median_log_vpk", "mad_log_vpk"]
-        benchmarks = (
-            b.filter(pl.col("level") == "hs6_origin").select(keep).rename(
-                {"hs": "hs_subheading", "n": "n1", "median_log_vpk": "med1", "mad_log_vpk": "mad1"}).lazy(),
-            b.filter(pl.col("level") == "hs6").select(keep[:1] + keep[2:]).rename(
-                {"hs": "hs_subheading", "n": "n2", "median_log_vpk": "med2", "mad_log_vpk": "mad2"}).lazy(),
-            b.filter(pl.col("level") == "chapter").select(keep[:1] + keep[2:]).rename(
-                {"hs": "hs_chapter", "n": "n3", "median_log_vpk": "med3", "mad_log_vpk": "mad3"}).lazy(),
-        )
-        ms = uv.min_samples
-        n1, n2, n3 = pl.col("n1") >= ms, pl.col("n2") >= ms, pl.col("n3") >= ms
+        benchmarks = _Benchmarks(reference.benchmarks, uv.min_samples)
+        level, med, mad = (pl.lit(column).gather(pl.col("benchmark")) for column in benchmarks.columns)
         undervaluation = [
-            [
-                pl.when(n1).then(pl.lit("hs6_origin")).when(n2).then(pl.lit("hs6")).when(n3).then(pl.lit("chapter")).alias("level"),
-                pl.when(n1).then("med1").when(n2).then("med2").when(n3).then("med3").alias("med"),
-                pl.when(n1).then("mad1").when(n2).then("mad2").when(n3).then("mad3").alias("mad"),
-            ],
-            [
-                ((pl.col("value_per_kg").log() - pl.col("med")) / (pl.col("mad").clip(lower_bound=0.05) * _MAD_SCALE)).alias("z"),
-                (pl.col("value_per_kg").log() - pl.col("med")).exp().alias("ratio"),
-            ],
+            level.alias("level"),
+            med.alias("med"),
+            ((pl.col("value_per_kg").log() - med) / (mad.clip(lower_bound=0.05) * _MAD_SCALE)).alias("z"),
+            (pl.col("value_per_kg").log() - med).exp().alias("ratio"),
         ]
         line_flags.append(
             (
@@ -272,8 +305,11 @@ class _Fired:
 
 def _run_queries(frames: BatchFrames, plan: _Plan, ruleset: Ruleset, reference: ScoringReference) -> _Fired:
     rules = ruleset.rules
+    goods = frames.goods
+    if plan.benchmarks is not None:
+        goods = goods.hstack([plan.benchmarks.rows_for(frames)])
     g = (
-        frames.goods.lazy()
+        goods.lazy()
         .join(plan.usd_rates, on="value_currency", how="left", maintain_order="left")
         .with_columns(*plan.goods_derived, (pl.col("value_amount") * pl.col("usd_rate")).alias("value_usd"))
         .with_columns((pl.col("value_usd") / pl.col("gross_weight_kg")).alias("value_per_kg"), *plan.goods_levels)
@@ -294,14 +330,7 @@ def _run_queries(frames: BatchFrames, plan: _Plan, ruleset: Ruleset, reference: 
                 for c in manifests.columns if c in fields and c not in goods_columns
             )
         if plan.benchmarks is not None:
-            b1, b2, b3 = plan.benchmarks
-            lines = (
-                lines.join(b1, on=["hs_subheading", "origin"], how="left", maintain_order="left")
-                .join(b2, on="hs_subheading", how="left", maintain_order="left")
-                .join(b3, on="hs_chapter", how="left", maintain_order="left")
-            )
-            for step in plan.undervaluation:
-                lines = lines.with_columns(step)
+            lines = lines.with_columns(plan.undervaluation[:2]).with_columns(plan.undervaluation[2:])
         flags = [f.meta.output_name() for f in plan.line_flags]
         queries["lines"] = (
             lines.with_columns(plan.line_flags)

@@ -99,6 +99,8 @@ class BatchFrames:
     matches: list[list[WatchlistMatch]]
     # manifests with implausible weight per container: i -> (containers, kg per container)
     odd_boxes: dict[int, tuple[int, float]] = field(default_factory=dict)
+    # the Python lists the goods frame was built from (lookups in Python read them)
+    goods_lists: dict[str, list] = field(default_factory=dict)
 
 
 def _party_facts(
@@ -281,7 +283,7 @@ def extract(
     line_owner: list[int] = []
     for i, count in enumerate(goods_count):
         line_owner += [i] * count
-    g = {
+    g: dict[str, list] = {
         "i": line_owner,
         "line": [x.line for x in items],
         "hs_code": [x.hs_code for x in items],
@@ -302,6 +304,7 @@ def extract(
         ),
         facts=facts,
         matches=matches,
+        goods_lists=g,
     )
 
 
