@@ -153,7 +153,8 @@ class ProcessSample:
 
 def stage_totals(port: int) -> dict[str, tuple[int, float]]:
     """The worker's ``cargowatch_stage_seconds`` histogram from its /metrics page:
-    (batches observed, seconds in total) per stage; empty when the page cannot be read."""
+    (batches observed, seconds in total) per stage, plus ``end_to_end`` (records, seconds
+    from input timestamp to commit, as the worker sees it); empty when unreadable."""
     import urllib.request
 
     from prometheus_client.parser import text_string_to_metric_families
@@ -166,10 +167,10 @@ def stage_totals(port: int) -> dict[str, tuple[int, float]]:
     counts: dict[str, int] = {}
     sums: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
-        if family.name != "cargowatch_stage_seconds":
+        if family.name not in ("cargowatch_stage_seconds", "cargowatch_end_to_end_seconds"):
             continue
         for sample in family.samples:
-            stage = sample.labels.get("stage", "")
+            stage = sample.labels.get("stage", "end_to_end")
             if sample.name.endswith("_count"):
                 counts[stage] = int(sample.value)
             elif sample.name.endswith("_sum"):

@@ -237,7 +237,7 @@ def _stages(phase: dict[str, Any]) -> str:
     names = [
         ("decode_ms", "decode"), ("screen_ms", "screen"), ("produce_ms", "commit"), ("commit_send_ms", "send"),
         ("commit_offsets_ms", "offsets"), ("commit_sinks_wait_ms", "archive wait"), ("commit_end_ms", "end"),
-        ("sinks_ms", "archive"),
+        ("sinks_ms", "archive"), ("end_to_end_ms", "mean input-to-commit"),
     ]
     timed = [f"{label} {s[key]:,.0f} ms" for key, label in names if key in s]
     return parts[0] + ("; " + ", ".join(timed) if timed else "")
