@@ -56,19 +56,12 @@ struct Chunk<'a> {
     opening: bool,
 }
 
-/// Per-name accumulator of shared weight: the first chunk's weight and the sum of the
-/// rest (numpy's `reduceat` adds them in that grouping), one cache line a name.
-#[derive(Default, Clone, Copy)]
-struct Acc {
-    first: f64,
-    rest: f64,
-    count: u32,
-    opened: bool,
-}
-
+/// Which chunks of the query each name is in, one bit a chunk (chunk order): the shared
+/// weight is summed afterwards from the bits, in the grouping numpy's `reduceat` used
+/// (first chunk, then the rest). Eight bytes a name keep the table in cache.
 #[derive(Default)]
 struct Scratch {
-    acc: Vec<Acc>,
+    mask: Vec<u64>,
     touched: Vec<u32>,
 }
 
@@ -83,21 +76,33 @@ fn prefetch<T>(slot: &T) {
 }
 
 const AHEAD: usize = 16;
+/// Chunks a query can have in the bit mask (a query of 22+ words has more: see `shared_slow`).
+const MAX_CHUNKS: usize = 64;
 
-impl Scratch {
-    fn add(&mut self, pos: u32, w: f64, opening: bool) {
-        let a = &mut self.acc[pos as usize];
-        match a.count {
-            0 => {
-                self.touched.push(pos);
-                a.first = w;
-            }
-            1 => a.rest = w,
-            _ => a.rest += w,
-        }
-        a.count += 1;
-        a.opened |= opening;
+/// The shared weight of a name in the chunks of `bits`: the first chunk's weight plus
+/// the others', summed in a row up to eight and pairwise beyond (as numpy's `reduceat`).
+fn shared_weight(chunks: &[Chunk], mut bits: u64) -> f64 {
+    let k = bits.count_ones();
+    let first = chunks[bits.trailing_zeros() as usize].weight;
+    bits &= bits - 1;
+    if k == 1 {
+        return first;
     }
+    if k <= 8 {
+        let mut rest = chunks[bits.trailing_zeros() as usize].weight;
+        bits &= bits - 1;
+        while bits != 0 {
+            rest += chunks[bits.trailing_zeros() as usize].weight;
+            bits &= bits - 1;
+        }
+        return first + rest;
+    }
+    let mut seq: Vec<f64> = Vec::with_capacity(k as usize - 1);
+    while bits != 0 {
+        seq.push(chunks[bits.trailing_zeros() as usize].weight);
+        bits &= bits - 1;
+    }
+    first + pairwise_sum(&seq)
 }
 
 #[derive(Default)]
@@ -470,94 +475,126 @@ impl Index {
         if !chunks.iter().any(|c| c.opening) {
             return Vec::new();
         }
-        let sc = &mut state.scratch;
-        if sc.acc.len() != self.n {
-            *sc = Scratch { acc: vec![Acc::default(); self.n], touched: Vec::new() };
-        }
-        for c in &chunks {
-            let (w, postings) = (c.weight, c.postings.as_slice());
-            if c.opening {
-                for (i, &pos) in postings.iter().enumerate() {
-                    if let Some(&ahead) = postings.get(i + AHEAD) {
-                        prefetch(&sc.acc[ahead as usize]);
-                    }
-                    sc.add(pos, w, true);
-                }
-                continue;
-            }
-            // Closing chunks (common tokens, after every opening one) only add weight to
-            // names already found: look those up in the sorted postings when fewer.
-            let found = sc.touched.len();
-            if found * (usize::BITS - postings.len().leading_zeros()) as usize <= postings.len() {
-                for i in 0..found {
-                    let pos = sc.touched[i];
-                    if postings.binary_search(&pos).is_ok() {
-                        sc.add(pos, w, false);
-                    }
-                }
-            } else {
-                for (i, &pos) in postings.iter().enumerate() {
-                    if let Some(&ahead) = postings.get(i + AHEAD) {
-                        prefetch(&sc.acc[ahead as usize]);
-                    }
-                    if sc.acc[pos as usize].count > 0 {
-                        sc.add(pos, w, false);
-                    }
-                }
-            }
-        }
+        let found = if chunks.len() > MAX_CHUNKS {
+            self.shared_slow(&chunks)
+        } else {
+            self.shared_by_mask(&mut state.scratch, &chunks)
+        };
         let cb = lim.coverage_blend;
         let need = lim.min_share * total;
-        let mut ranked: Vec<(f64, u32)> = Vec::new();
-        for (i, &pos) in sc.touched.iter().enumerate() {
-            if let Some(&ahead) = sc.touched.get(i + AHEAD) {
-                prefetch(&sc.acc[ahead as usize]);
+        // best bound first, ties by position: one integer key (the bits of a bound >= 0
+        // order as the bounds do)
+        let mut ranked: Vec<u128> = Vec::new();
+        for (i, &(pos, shared)) in found.iter().enumerate() {
+            if let Some(&(ahead, _)) = found.get(i + AHEAD) {
                 prefetch(&self.name_weight[ahead as usize]);
             }
-            let p = pos as usize;
-            let a = sc.acc[p];
-            sc.acc[p] = Acc::default();
-            if !a.opened {
-                continue;
-            }
-            let k = a.count;
-            let shared = if k == 1 {
-                a.first
-            } else if k <= 8 {
-                a.first + a.rest
-            } else {
-                // nine or more contributions: numpy sums them pairwise, not in a row
-                let mut seq: Vec<f64> = Vec::new();
-                for c in &chunks {
-                    for &x in c.postings.as_slice() {
-                        if x == pos {
-                            seq.push(c.weight);
-                        }
-                    }
-                }
-                seq[0] + pairwise_sum(&seq[1..])
-            };
             if !(shared >= need) {
                 continue;
             }
-            let wn = self.name_weight[p] as f64;
+            let wn = self.name_weight[pos as usize] as f64;
             let shared_n = shared.min(wn);
             let coverage = (shared_n / total.min(wn)).min(1.0);
             let overlap = (2.0 * shared_n / (total + wn)).min(1.0);
             let bound = cb * coverage + (1.0 - cb) * overlap;
             if bound >= lim.min_score {
-                ranked.push((bound, pos));
+                ranked.push(((!bound.to_bits() as u128) << 32) | pos as u128);
+            }
+        }
+        if ranked.len() > max && max > 0 {
+            ranked.select_nth_unstable(max - 1);
+            ranked.truncate(max);
+        }
+        ranked.sort_unstable();
+        ranked.truncate(max);
+        ranked.into_iter().map(|k| k as u32).collect()
+    }
+
+    /// `(name, shared weight)` of the names an opening chunk reaches (in the order
+    /// first reached); closing chunks (common tokens, after every opening one) only add
+    /// weight to names already found.
+    fn shared_by_mask(&self, sc: &mut Scratch, chunks: &[Chunk]) -> Vec<(u32, f64)> {
+        if sc.mask.len() != self.n {
+            *sc = Scratch { mask: vec![0; self.n], touched: Vec::new() };
+        }
+        for (b, c) in chunks.iter().enumerate() {
+            let (bit, postings) = (1u64 << b, c.postings.as_slice());
+            if c.opening {
+                for (i, &pos) in postings.iter().enumerate() {
+                    if let Some(&ahead) = postings.get(i + AHEAD) {
+                        prefetch(&sc.mask[ahead as usize]);
+                    }
+                    let m = &mut sc.mask[pos as usize];
+                    if *m == 0 {
+                        sc.touched.push(pos);
+                    }
+                    *m |= bit;
+                }
+                continue;
+            }
+            // fewer names found than the chunk holds: look them up in its sorted postings
+            let found = sc.touched.len();
+            if found * (usize::BITS - postings.len().leading_zeros()) as usize <= postings.len() {
+                for &pos in &sc.touched {
+                    if postings.binary_search(&pos).is_ok() {
+                        sc.mask[pos as usize] |= bit;
+                    }
+                }
+            } else {
+                for (i, &pos) in postings.iter().enumerate() {
+                    if let Some(&ahead) = postings.get(i + AHEAD) {
+                        prefetch(&sc.mask[ahead as usize]);
+                    }
+                    let m = &mut sc.mask[pos as usize];
+                    if *m != 0 {
+                        *m |= bit;
+                    }
+                }
+            }
+        }
+        let opening: u64 = chunks.iter().enumerate().filter(|(_, c)| c.opening).fold(0, |m, (b, _)| m | 1 << b);
+        let mut out = Vec::with_capacity(sc.touched.len());
+        for (i, &pos) in sc.touched.iter().enumerate() {
+            if let Some(&ahead) = sc.touched.get(i + AHEAD) {
+                prefetch(&sc.mask[ahead as usize]);
+            }
+            let bits = std::mem::take(&mut sc.mask[pos as usize]);
+            if bits & opening != 0 {
+                out.push((pos, shared_weight(chunks, bits)));
             }
         }
         sc.touched.clear();
-        let by_bound = |a: &(f64, u32), b: &(f64, u32)| b.0.partial_cmp(&a.0).unwrap().then(a.1.cmp(&b.1));
-        if ranked.len() > max && max > 0 {
-            ranked.select_nth_unstable_by(max - 1, by_bound);
-            ranked.truncate(max);
+        out
+    }
+
+    /// [`Self::shared_by_mask`] for a query with more chunks than mask bits (22+ words).
+    fn shared_slow(&self, chunks: &[Chunk]) -> Vec<(u32, f64)> {
+        let mut seqs: HashMap<u32, Vec<f64>> = HashMap::new();
+        let mut order: Vec<u32> = Vec::new();
+        for c in chunks {
+            for &pos in c.postings.as_slice() {
+                match seqs.get_mut(&pos) {
+                    Some(seq) => seq.push(c.weight),
+                    None if c.opening => {
+                        seqs.insert(pos, vec![c.weight]);
+                        order.push(pos);
+                    }
+                    None => {}
+                }
+            }
         }
-        ranked.sort_unstable_by(by_bound);
-        ranked.truncate(max);
-        ranked.into_iter().map(|(_, p)| p).collect()
+        order
+            .into_iter()
+            .map(|pos| {
+                let seq = &seqs[&pos];
+                let shared = match seq.len() {
+                    1 => seq[0],
+                    2..=8 => seq[0] + seq[2..].iter().fold(seq[1], |acc, &w| acc + w),
+                    _ => seq[0] + pairwise_sum(&seq[1..]),
+                };
+                (pos, shared)
+            })
+            .collect()
     }
 
     pub fn candidates(&self, q: &Query, lim: &Limits, max: usize) -> Vec<u32> {
@@ -582,7 +619,15 @@ impl Index {
         let k = lim.max_candidates;
         let mut scored: Vec<(f64, usize, u32)> = Vec::with_capacity(k + 1);
         let mut fits = 0usize;
-        for &pos in &blocked {
+        for (i, &pos) in blocked.iter().enumerate() {
+            // the keys are scattered over the arena: ask for the offsets two strides
+            // ahead and the key bytes one stride ahead
+            if let Some(&far) = blocked.get(i + 2 * AHEAD) {
+                prefetch(&self.key_off[far as usize]);
+            }
+            if let Some(&near) = blocked.get(i + AHEAD) {
+                prefetch(&self.key_arena[(self.key_off[near as usize] as usize).min(self.key_arena.len() - 1)]);
+            }
             let key_b = self.sorted_key_of(pos as usize);
             let l = key_b.len();
             if ((200 * l.min(lq)) as f64) < lim.cutoff * ((l + lq) as f64) {
@@ -680,5 +725,53 @@ impl Index {
             + self.deletes.bytes()
             + self.skeletons.bytes()
             + self.joined.bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(words: &str) -> Query {
+        Query {
+            tokens: words.split(' ').map(|w| w.as_bytes().to_vec()).collect(),
+            legal: vec![],
+            numbers: vec![],
+            abjad: false,
+            joined: words.replace(' ', "").into_bytes(),
+        }
+    }
+
+    fn params() -> Params {
+        Params::from_slice(&[0.4, 0.15, 0.45, 1.0, 1.5, 0.63, 0.2, 0.08, 0.8, 0.6, 0.9]).unwrap()
+    }
+
+    #[test]
+    fn mask_and_slow_paths_find_the_same_shared_weights() {
+        let words = ["al", "muhammad", "mohammed", "ali", "hassan", "trading", "company", "khan", "nasser", "abu"];
+        let mut names: Vec<Query> = (0..400)
+            .map(|i: usize| {
+                let n = 1 + i % 4;
+                let ws: Vec<&str> = (0..n).map(|k| words[(i * 7 + k * 3 + i / 5) % words.len()]).collect();
+                name(&ws.join(" "))
+            })
+            .collect();
+        names.push(name("zanzibar al"));
+        names.push(name("qorvex muhammad ali"));
+        let tuning = Tuning { min_fuzzy_len: 4, min_double_edit_len: 7, variant_cache_size: 100 };
+        let index = Index::build(&names, params(), tuning);
+        let mut state = State::default();
+        let mut closing = 0;
+        for q in ["zanzibar al ali", "qorvex muhammad al ali", "mohamed al hasan trading company", "abu khan nasser al ali"] {
+            let (_, chunks) = index.blocking_chunks(&mut state, &name(q), 0.3);
+            closing += chunks.iter().filter(|c| !c.opening).count();
+            let mut fast = index.shared_by_mask(&mut state.scratch, &chunks);
+            let mut slow = index.shared_slow(&chunks);
+            fast.sort_by_key(|x| x.0);
+            slow.sort_by_key(|x| x.0);
+            assert!(!fast.is_empty());
+            assert_eq!(fast, slow, "{q}");
+        }
+        assert!(closing > 0);
     }
 }

@@ -67,6 +67,28 @@ impl KeyTableBuilder {
             vals[fill[k as usize] as usize] = v;
             fill[k as usize] += 1;
         }
+        // each list sorted and without repeats (a name with the same run-together pair
+        // twice is in that key's list once): the walks count a name once per key
+        let mut kept = 0usize;
+        let mut start = 0usize;
+        for i in 0..n {
+            let end = val_off[i + 1] as usize;
+            let list = &mut vals[start..end];
+            list.sort_unstable();
+            let mut last: Option<u32> = None;
+            for j in start..end {
+                let v = vals[j];
+                if last != Some(v) {
+                    vals[kept] = v;
+                    kept += 1;
+                    last = Some(v);
+                }
+            }
+            start = end;
+            val_off[i + 1] = kept as u32;
+        }
+        vals.truncate(kept);
+        vals.shrink_to_fit();
         let mut t = KeyTable {
             arena: self.arena,
             key_off: self.key_off,
