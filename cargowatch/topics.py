@@ -46,6 +46,16 @@ class Topics:
     def traders(self) -> str:
         return f"{self.prefix}ref.traders"
 
+    @property
+    def trader_history(self) -> str:
+        """The trader-history table's changelog (compacted; key trader_id, TraderState)."""
+        return f"{self.prefix}traders.history"
+
+    @property
+    def trader_history_deltas(self) -> str:
+        """What workers learn of traders, folded into the table (key trader_id, TraderDelta)."""
+        return f"{self.prefix}traders.history.deltas"
+
     def all(self) -> dict[str, str]:
         """Every topic name, keyed by role."""
         return {
@@ -58,7 +68,9 @@ class Topics:
             "alerts_dlq": self.alerts_dlq,
             "watchlist": self.watchlist,
             "traders": self.traders,
+            "trader_history": self.trader_history,
+            "trader_history_deltas": self.trader_history_deltas,
         }
 
     def compacted(self) -> set[str]:
-        return {self.watchlist, self.traders}
+        return {self.watchlist, self.traders, self.trader_history}

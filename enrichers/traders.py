@@ -10,8 +10,10 @@ the whole topic (:func:`read_register_topic`). A manifest party is the trader wh
 The history is state: :meth:`TraderHistory.observe` learns from screened manifests,
 :meth:`TraderHistory.record_decision` from officer decisions (``alerts.decisions``), and
 :meth:`TraderHistory.snapshot` tells scoring what was known *before* the manifest being
-scored (the screening core observes a batch only after scoring it). It serialises to
-msgspec JSON (:meth:`TraderHistory.dumps` / :meth:`TraderHistory.loads`), never pickle.
+scored (the screening core observes a batch only after scoring it). In the worker the
+history is a table in Kafka (streams/history.py): what a worker learns travels as
+:class:`TraderDelta` records, folded per trader into :class:`TraderState` values, msgspec
+JSON, never pickle.
 
 >>> register = TraderRegister.load("traders.csv")  # doctest: +SKIP
 >>> register.get("DE123456789012").aeo_valid_until  # doctest: +SKIP
@@ -23,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -221,16 +225,6 @@ def register_record_handler(register: TraderRegister, codec: Any) -> Callable[[b
     return apply
 
 
-def decision_record_handler(history: TraderHistory, codec: Any) -> Callable[[bytes | None, bytes | None], None]:
-    """An ``alerts.decisions`` record into the history (PRIOR_FINDINGS), once per alert."""
-
-    def apply(key: bytes | None, value: bytes | None) -> None:
-        if value is not None:
-            history.record_decision(msgspec.convert(codec.decode("Decision", value), Decision))
-
-    return apply
-
-
 async def read_register_topic(settings: Any, timeout_s: float = 30.0) -> TraderRegister:
     """The whole ``ref.traders`` topic as a register, read to its end offsets at call time
     by the same table reader and handler the workers run (every worker holds all traders)."""
@@ -270,8 +264,37 @@ async def _partitions(settings: Any, topic: str) -> list[int]:
 # ----------------------------------------------------------------- history
 
 
-class TraderState(msgspec.Struct):
-    """What the stream taught about one trader (serialised with the history)."""
+class DecisionNote(msgspec.Struct, frozen=True, array_like=True):
+    """One officer decision as the history keeps it (the most recent few per trader)."""
+
+    alert_id: str
+    outcome: str
+    decided_at: datetime
+
+
+class TraderDelta(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What one screened batch, or one officer decision, adds to a trader's history: the
+    record the worker emits per trader touched (topic ``traders.history.deltas``, key
+    trader_id), folded into the trader-history table by :meth:`TraderState.fold`.
+
+    ``origin`` and ``seq`` identify it: a worker numbers its deltas in increasing order,
+    so a delta delivered twice is folded once, and a worker can tell which of its own
+    deltas the table already holds."""
+
+    trader_id: str
+    origin: str = ""
+    seq: int = 0
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    shipments: int = 0
+    hs_chapters: dict[str, int] = msgspec.field(default_factory=dict)
+    routes: dict[str, int] = msgspec.field(default_factory=dict)
+    decisions: list[DecisionNote] = msgspec.field(default_factory=list)
+
+
+class TraderState(msgspec.Struct, omit_defaults=True):
+    """What the stream taught about one trader: the value of the trader-history table
+    (msgspec JSON on its changelog topic ``traders.history``, key trader_id)."""
 
     first_seen: datetime | None = None
     shipments: int = 0
@@ -281,31 +304,106 @@ class TraderState(msgspec.Struct):
     no_finding: int = 0
     false_positive: int = 0
     last_seen: datetime | None = None
+    recent_decisions: list[DecisionNote] = msgspec.field(default_factory=list)
+    applied: dict[str, int] = msgspec.field(default_factory=dict)  # origin -> last seq folded
+
+    def fold(self, delta: TraderDelta, max_keys: int = 32) -> bool:
+        """Add a delta (in place). False, and nothing changes, for a delta of an origin
+        already folded up to that sequence number (a redelivery)."""
+        if delta.origin:
+            if delta.seq <= self.applied.get(delta.origin, -1):
+                return False
+            self.applied[delta.origin] = delta.seq
+            if len(self.applied) > _MAX_ORIGINS:
+                # origins are workers (a worker without a fixed id is a new origin per
+                # start): forget the one that emitted longest ago
+                del self.applied[min(self.applied, key=self.applied.__getitem__)]
+        if delta.first_seen is not None and (self.first_seen is None or delta.first_seen < self.first_seen):
+            self.first_seen = delta.first_seen
+        if delta.last_seen is not None and (self.last_seen is None or delta.last_seen > self.last_seen):
+            self.last_seen = delta.last_seen
+        self.shipments += delta.shipments
+        for route, n in delta.routes.items():
+            _bump(self.routes, route, max_keys, n)
+        for chapter, n in delta.hs_chapters.items():
+            _bump(self.hs_chapters, chapter, max_keys, n)
+        known = {d.alert_id for d in self.recent_decisions}
+        for note in delta.decisions:
+            if note.alert_id in known:
+                continue
+            known.add(note.alert_id)
+            if note.outcome == "CONFIRMED":
+                self.confirmed += 1
+            elif note.outcome == "NO_FINDING":
+                self.no_finding += 1
+            else:
+                self.false_positive += 1
+            self.recent_decisions.append(note)
+        if len(self.recent_decisions) > _RECENT_DECISIONS:
+            self.recent_decisions.sort(key=lambda d: d.decided_at)
+            del self.recent_decisions[:-_RECENT_DECISIONS]
+        return True
+
+    def copy(self) -> TraderState:
+        return msgspec.structs.replace(
+            self, hs_chapters=dict(self.hs_chapters), routes=dict(self.routes),
+            recent_decisions=list(self.recent_decisions), applied=dict(self.applied),
+        )
 
 
-class _HistoryFile(msgspec.Struct):
-    format: int
-    traders: dict[str, TraderState]
-    manifests: dict[str, list[str]]  # manifest_id -> trader ids, to attribute decisions
-    decisions: list[str]  # alert ids already counted
+_MAX_ORIGINS = 32
+_RECENT_DECISIONS = 10
+_state_encoder = msgspec.json.Encoder()
+_state_decoder = msgspec.json.Decoder(TraderState)
+_delta_encoder = msgspec.json.Encoder()
+_delta_decoder = msgspec.json.Decoder(TraderDelta)
+
+
+def encode_state(state: TraderState) -> bytes:
+    return _state_encoder.encode(state)
+
+
+def decode_state(data: bytes) -> TraderState:
+    return _state_decoder.decode(data)
+
+
+def encode_delta(delta: TraderDelta) -> bytes:
+    return _delta_encoder.encode(delta)
+
+
+def decode_delta(data: bytes) -> TraderDelta:
+    return _delta_decoder.decode(data)
 
 
 @dataclass
 class TraderHistory:
     """Trader history keyed by trader_id, learned from the stream.
 
+    Alone (``origin`` empty: ``cargowatch screen``, backtest, quality) it learns from
+    what it observes. In a worker it is a replica of the trader-history table: the
+    table's changelog feeds :meth:`replace`, and what the worker learns itself is folded
+    at once (so its next batch sees it) and queued as :class:`TraderDelta` records for
+    the table (:meth:`take_deltas`), until the table's own state says it holds them.
+
     ``max_keys`` bounds the per-trader chapter and route counters (the rarest are dropped),
     ``max_manifests`` the memory of which traders a manifest had (for decisions that
-    name no trader).
+    name no trader, and amendments that are not another shipment).
     """
 
     max_keys: int = 32
     max_manifests: int = 500_000
+    origin: str = ""
 
     def __post_init__(self) -> None:
-        self._traders: dict[str, TraderState] = {}
+        self._traders: dict[str, TraderState] = {}  # what scoring reads
+        self._table: dict[str, TraderState] = {}  # replica of the table (with an origin)
+        self._pending: dict[str, list[TraderDelta]] = {}  # own deltas the table does not hold yet
+        self._outbox: list[TraderDelta] = []
         self._manifests: dict[str, list[str]] = {}
         self._decisions: dict[str, None] = {}
+        self._seq = 0
+        # the changelog tail (event loop) and screening (a worker thread) both write
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._traders)
@@ -325,9 +423,14 @@ class TraderHistory:
             no_findings=st.no_finding + st.false_positive,
         )
 
+    def state(self, trader_id: str) -> TraderState | None:
+        """The trader's whole state (recent decisions included), or None."""
+        return self._traders.get(trader_id)
+
     def observe(self, manifests: Sequence[Manifest], now: datetime) -> None:
-        """Learn from screened manifests. An amendment (a manifest id already seen) does
-        not count as another shipment."""
+        """Learn from screened manifests: one delta per trader touched. An amendment (a
+        manifest id already seen) does not count as another shipment."""
+        deltas: dict[str, TraderDelta] = {}
         for m in manifests:
             ids = sorted({p.identifier for p in m.parties if p.identifier})
             if not ids:
@@ -339,38 +442,90 @@ class TraderHistory:
             route = f"{m.route.loading_port}>{m.route.discharge_port}"
             chapters = {g.hs_code[:2] for g in m.goods}
             for tid in ids:
-                st = self._traders.get(tid)
-                if st is None:
-                    st = self._traders[tid] = TraderState(first_seen=now)
-                st.shipments += 1
-                st.last_seen = now
-                _bump(st.routes, route, self.max_keys)
+                d = deltas.get(tid)
+                if d is None:
+                    d = deltas[tid] = TraderDelta(tid, first_seen=now, last_seen=now)
+                d.routes[route] = d.routes.get(route, 0) + 1
                 for ch in chapters:
-                    _bump(st.hs_chapters, ch, self.max_keys)
+                    d.hs_chapters[ch] = d.hs_chapters.get(ch, 0) + 1
+        for d in deltas.values():
+            self._learn(msgspec.structs.replace(d, shipments=sum(d.routes.values())))
 
-    def record_decision(self, decision: Decision) -> bool:
-        """Count an officer decision against the manifest's traders (once per alert id).
-        Returns False for a decision already counted or one whose traders are unknown."""
+    def decision_deltas(self, decision: Decision) -> list[TraderDelta]:
+        """The deltas an officer decision makes (one per trader it concerns; none for a
+        decision already counted or whose traders are unknown)."""
         if decision.alert_id in self._decisions:
-            return False
+            return []
         ids = list(decision.trader_ids) or self._manifests.get(decision.manifest_id, [])
         if not ids:
-            return False
+            return []
         self._decisions[decision.alert_id] = None
         if len(self._decisions) > self.max_manifests:
             for key in list(self._decisions)[: len(self._decisions) // 10]:
                 del self._decisions[key]
-        for tid in ids:
-            st = self._traders.get(tid)
-            if st is None:
-                st = self._traders[tid] = TraderState(first_seen=decision.decided_at)
-            if decision.outcome == "CONFIRMED":
-                st.confirmed += 1
-            elif decision.outcome == "NO_FINDING":
-                st.no_finding += 1
+        note = DecisionNote(decision.alert_id, decision.outcome, decision.decided_at)
+        return [TraderDelta(tid, first_seen=decision.decided_at, decisions=[note]) for tid in ids]
+
+    def record_decision(self, decision: Decision) -> bool:
+        """Count an officer decision against the manifest's traders (once per alert id).
+        Returns False for a decision already counted or one whose traders are unknown."""
+        deltas = self.decision_deltas(decision)
+        for d in deltas:
+            self._learn(d)
+        return bool(deltas)
+
+    def _learn(self, delta: TraderDelta) -> None:
+        with self._lock:
+            self._learn_locked(delta)
+
+    def _learn_locked(self, delta: TraderDelta) -> None:
+        if self.origin:
+            self._seq = max(self._seq + 1, time.time_ns())
+            delta = msgspec.structs.replace(delta, origin=self.origin, seq=self._seq)
+            self._pending.setdefault(delta.trader_id, []).append(delta)
+            self._outbox.append(delta)
+        st = self._traders.get(delta.trader_id)
+        if st is None:
+            st = self._traders[delta.trader_id] = TraderState()
+        st.fold(delta, self.max_keys)
+
+    def take_deltas(self) -> list[TraderDelta]:
+        """The deltas learned since the last call, for the table (emptied)."""
+        with self._lock:
+            out, self._outbox = self._outbox, []
+        return out
+
+    def replace(self, trader_id: str, state: TraderState | None) -> None:
+        """The table's state of a trader (a changelog record; None: deleted). Own deltas
+        it holds are dropped; those it does not hold yet stay folded on top."""
+        with self._lock:
+            self._replace_locked(trader_id, state)
+
+    def _replace_locked(self, trader_id: str, state: TraderState | None) -> None:
+        if state is None:
+            self._table.pop(trader_id, None)
+        else:
+            self._table[trader_id] = state
+        pending = self._pending.get(trader_id)
+        if pending and state is not None:
+            held = state.applied.get(self.origin, -1)
+            pending = [d for d in pending if d.seq > held]
+            if pending:
+                self._pending[trader_id] = pending
             else:
-                st.false_positive += 1
-        return True
+                del self._pending[trader_id]
+        if state is None and not pending:
+            self._traders.pop(trader_id, None)
+            return
+        view = state.copy() if state is not None else TraderState()
+        for d in pending or ():
+            view.fold(d, self.max_keys)
+        self._traders[trader_id] = view
+
+    @property
+    def unconfirmed(self) -> int:
+        """Own deltas the table does not hold yet (emitted, or lost with an aborted batch)."""
+        return sum(len(v) for v in self._pending.values())
 
     def _remember(self, manifest_id: str, ids: list[str]) -> None:
         self._manifests[manifest_id] = ids
@@ -379,25 +534,9 @@ class TraderHistory:
             for key in list(self._manifests)[: len(self._manifests) // 10]:
                 del self._manifests[key]
 
-    def dumps(self) -> bytes:
-        """The whole history as msgspec JSON (for a checkpoint)."""
-        return msgspec.json.encode(
-            _HistoryFile(format=1, traders=self._traders, manifests=self._manifests, decisions=list(self._decisions))
-        )
 
-    @classmethod
-    def loads(cls, data: bytes, **kw: Any) -> TraderHistory:
-        """Rebuild a history from :meth:`dumps` output."""
-        f = msgspec.json.decode(data, type=_HistoryFile)
-        h = cls(**kw)
-        h._traders = f.traders
-        h._manifests = f.manifests
-        h._decisions = dict.fromkeys(f.decisions)
-        return h
-
-
-def _bump(counter: dict[str, int], key: str, max_keys: int) -> None:
-    counter[key] = counter.get(key, 0) + 1
+def _bump(counter: dict[str, int], key: str, max_keys: int, n: int = 1) -> None:
+    counter[key] = counter.get(key, 0) + n
     if len(counter) > max_keys:
         # drop the rarest other key, so a new key can establish itself
         rarest = min((k for k in counter if k != key), key=counter.__getitem__)

@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from cargowatch.kafka import TopicTail
 from cargowatch.settings import Settings
-from enrichers.traders import TraderHistory, decision_record_handler, register_record_handler
+from enrichers.traders import TraderHistory, register_record_handler
 from enrichers.watchlist.feed import WatchlistFeed
 from enrichers.watchlist.normalize import Normalizer
 from enrichers.watchlist.store import WatchlistStore
@@ -33,7 +33,8 @@ from schemas.model import Decision
 from sinks.archive import ArchiveSink
 from streams import metrics
 from streams.context import build_context
-from streams.pipeline import ScreeningPipeline, settle_heap
+from streams.history import attach_trader_history, changelog_handler, delta_outputs
+from streams.pipeline import ScreeningPipeline, settle_heap, transactional_id
 from streams.scoring import RulesetWatcher
 from streams.screening import ScreeningContext
 
@@ -113,11 +114,15 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
     decisions_topic = app.topic(
         settings.topics.decisions, key_type=bytes, value_type=bytes, value_serializer="raw", key_serializer="raw"
     )
+    # Trader history: a Faust table fed by deltas (streams/history.py)
+    history_of_decision = attach_trader_history(
+        app, settings, lambda: state["ctx"].history if state["ctx"] is not None else None  # type: ignore[attr-defined]
+    )
 
     @app.agent(decisions_topic)
     async def decisions(stream):
-        """Hit rate per rule: each decision counted once across the group. (Every worker
-        also reads all decisions into its trader history through a global tail.)"""
+        """Hit rate per rule, and the decision into the trader-history table (PRIOR_FINDINGS):
+        each decision handled once across the group."""
         async for value in stream:
             try:
                 decision = msgspec.convert(codec.decode("Decision", value), Decision)
@@ -126,6 +131,7 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
                 continue
             for rule_id in decision.rule_ids or ["(none)"]:
                 metrics.DECISIONS.labels(decision.outcome, rule_id).inc()
+            await history_of_decision(decision)
 
     class ScreeningService(Service):
         """Runs the batch pipeline inside the Faust worker's lifecycle."""
@@ -137,11 +143,9 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
             if state["ctx"] is None:
                 state["ctx"] = await asyncio.to_thread(build_context, settings)
             ctx: ScreeningContext = state["ctx"]  # type: ignore[assignment]
-            checkpoint = Path(settings.state_dir) / "trader-history.json"
-            if checkpoint.is_file():
-                ctx.history = TraderHistory.loads(checkpoint.read_bytes())
-                log.info("trader history restored: %d traders from %s", len(ctx.history), checkpoint)
-            state["checkpoint"] = checkpoint
+            # The history is a replica of the trader-history table, read back from its
+            # changelog with the reference tables below (Kafka is its system of record).
+            ctx.history = TraderHistory(origin=transactional_id(settings))
             await self._start_reference_tables(ctx)
             watcher = RulesetWatcher(settings.rules, initial=ctx.ruleset)
             state["rules"] = watcher
@@ -152,22 +156,25 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
                 c.ruleset = watcher.current()
 
             pipeline = ScreeningPipeline(
-                settings, ctx, codec, refresh=refresh, sinks=[ArchiveSink(settings.archive_dir)]
+                settings, ctx, codec, refresh=refresh, sinks=[ArchiveSink(settings.archive_dir)],
+                extra_outputs=delta_outputs(ctx.history, settings.topics.trader_history_deltas),  # type: ignore[arg-type]
+                extra_topics=[settings.topics.trader_history_deltas],
             )
             settle_heap()  # reference data and lists are loaded: keep them out of the GC's way
             await pipeline.start()
             state["pipeline"] = pipeline
 
         async def _start_reference_tables(self, ctx: ScreeningContext) -> None:
-            """Tail ref.traders and ref.watchlist into this worker's tables; wait (bounded)
-            until both have caught up so the first manifests see the published lists."""
+            """Tail ref.traders, ref.watchlist and the trader-history changelog into this
+            worker's tables; wait (bounded) until all have caught up so the first manifests
+            see the published lists and the history learned before this start."""
             store = WatchlistStore(normalizer=Normalizer.default(settings.refdata), on_swap=_count_entries)
             if ctx.screener is None:
                 ctx.screener = store.screener
             tails = [
                 TopicTail(settings, settings.topics.traders, register_record_handler(ctx.traders, codec)),  # type: ignore[arg-type]
                 WatchlistFeed(settings, store, codec),
-                TopicTail(settings, settings.topics.decisions, decision_record_handler(ctx.history, codec)),  # type: ignore[arg-type]
+                TopicTail(settings, settings.topics.trader_history, changelog_handler(ctx.history)),  # type: ignore[arg-type]
             ]
             state["tails"] = tails
             state["watchlist_store"] = store
@@ -181,24 +188,11 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
             except TimeoutError:
                 log.warning("reference topics not caught up in %ss; screening starts anyway", settings.reference_wait_s)
             log.info(
-                "reference data: %d traders, watchlists %s",
+                "reference data: %d traders, watchlists %s; trader history: %d traders",
                 len(ctx.traders),  # type: ignore[arg-type]
                 ctx.screener.list_versions(),
+                len(ctx.history),  # type: ignore[arg-type]
             )
-
-        def _save_history(self) -> None:
-            ctx = state["ctx"]
-            path: Path | None = state.get("checkpoint")  # type: ignore[assignment]
-            if ctx is None or path is None:
-                return
-            # Atomic: a crash mid-write leaves the previous checkpoint intact.
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(ctx.history.dumps())  # type: ignore[union-attr]
-            tmp.replace(path)
-
-        @Service.timer(30.0)
-        async def _checkpoint_history(self) -> None:
-            await asyncio.to_thread(self._save_history)
 
         async def on_stop(self) -> None:
             for tail in state.get("tails", []):  # type: ignore[union-attr]
@@ -208,7 +202,6 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
                 pipeline.request_stop()  # type: ignore[union-attr]
                 await asyncio.sleep(0)
                 await pipeline.stop()  # type: ignore[union-attr]
-            self._save_history()
 
         @Service.task
         async def _run(self) -> None:

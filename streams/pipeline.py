@@ -187,13 +187,20 @@ class ScreeningPipeline:
         codec: Codec | None = None,
         refresh: Callable[[ScreeningContext], None] | None = None,
         sinks: Sequence[BatchSink] = (),
+        extra_outputs: Callable[[], list[_Output]] | None = None,
+        extra_topics: Sequence[str] = (),
     ):
+        """``extra_outputs`` (called on the screening thread after each chunk) adds records to
+        the chunk's transaction, e.g. trader-history deltas (streams/history.py), for the
+        ``extra_topics``."""
         self.settings = settings
         self.topics = settings.topics
         self.ctx = ctx
         self.codec = codec or Codec()
         self.refresh = refresh
         self.sinks = list(sinks)
+        self.extra_outputs = extra_outputs
+        self.extra_topics = tuple(extra_topics)
         self.stats = PipelineStats()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -246,7 +253,7 @@ class ScreeningPipeline:
         )
         await self.consumer.start()
         self.consumer.subscribe([self.topics.raw], listener=_Rebalance(self))
-        for topic in (self.topics.screened, self.topics.alerts, self.topics.rejected, self.topics.dlq):
+        for topic in (self.topics.screened, self.topics.alerts, self.topics.rejected, self.topics.dlq, *self.extra_topics):
             parts = await self.producer.partitions_for(topic)
             self._partitions[topic] = len(parts)
 
@@ -484,6 +491,8 @@ class ScreeningPipeline:
             stage = "decode" if rejection.manifest_id is None and _is_schema_only(rejection) else "validate"
             headers = dlq_headers(stage, rejection.errors, rejection.source, failed_at)
             out.append((t.dlq, rec.partition, rec.key, rec.value, headers))
+        if self.extra_outputs is not None:
+            out.extend(self.extra_outputs())
         return out
 
     async def _send_outputs(self, outputs: Sequence[_Output]) -> None:

@@ -46,8 +46,11 @@ def test_topic_names_follow_the_contract() -> None:
         "watchlist": "ref.watchlist",
         "traders": "ref.traders",
         "alerts_dlq": "alerts.dlq",  # alerts no webhook accepted (beyond the contract's topics)
+        # the trader-history table's changelog and the deltas folded into it (streams/history.py)
+        "trader_history": "traders.history",
+        "trader_history_deltas": "traders.history.deltas",
     }
-    assert t.compacted() == {"ref.watchlist", "ref.traders"}
+    assert t.compacted() == {"ref.watchlist", "ref.traders", "traders.history"}
 
 
 def test_sasl_settings_pass_through_to_clients() -> None:

@@ -1,4 +1,4 @@
-"""Trader history learned from the stream: snapshots, decisions, checkpoints."""
+"""Trader history learned from the stream: snapshots, decisions, the table's deltas and replica."""
 
 from __future__ import annotations
 
@@ -11,7 +11,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scoring"))
 from scoring_samples import NOW, manifest  # noqa: E402
 
 from enrichers.enrich import enrich_batch  # noqa: E402
-from enrichers.traders import TraderHistory, TraderRegister  # noqa: E402
+from enrichers.traders import (  # noqa: E402
+    DecisionNote,
+    TraderDelta,
+    TraderHistory,
+    TraderRegister,
+    TraderState,
+    decode_delta,
+    decode_state,
+    encode_delta,
+    encode_state,
+)
 from schemas.model import Decision  # noqa: E402
 from streams.scoring import DEFAULT_RULESET, Ruleset, ScoringReference, score_batch  # noqa: E402
 
@@ -50,15 +60,64 @@ def test_decisions_feed_prior_findings_once_per_alert():
     assert h.snapshot("CN1").confirmed_findings == 1
 
 
-def test_history_round_trips_through_json():
+def test_history_round_trips_through_table_records():
+    # what a worker learns goes out as deltas; folded into table states and read back by
+    # another worker (its changelog tail), they give the same snapshots
+    h = TraderHistory(origin="w1")
+    h.observe([manifest(manifest_id="A"), manifest(manifest_id="B")], NOW)
+    h.record_decision(decision("AL1", "A", "CONFIRMED"))
+    table: dict[str, TraderState] = {}
+    for d in h.take_deltas():
+        table.setdefault(d.trader_id, TraderState()).fold(decode_delta(encode_delta(d)))
+    assert h.take_deltas() == []
+    other = TraderHistory(origin="w2")
+    for tid, st in table.items():
+        other.replace(tid, decode_state(encode_state(st)))
+    for tid in ("DE1", "CN1"):
+        assert other.snapshot(tid) == h.snapshot(tid)
+    assert other.state("DE1").recent_decisions[0].alert_id == "AL1"
+
+
+def test_a_delta_delivered_twice_is_folded_once():
+    h = TraderHistory(origin="w1")
+    h.observe([manifest(manifest_id="A")], NOW)
+    (d, *_) = [d for d in h.take_deltas() if d.trader_id == "DE1"]
+    st = TraderState()
+    assert st.fold(d)
+    assert not st.fold(d)
+    assert st.shipments == 1
+    # a decision seen again (redelivered to the fold agent) counts once
+    note = TraderDelta("DE1", decisions=[DecisionNote("AL9", "CONFIRMED", NOW)])
+    st.fold(note)
+    st.fold(note)
+    assert st.confirmed == 1
+
+
+def test_own_deltas_count_until_the_table_holds_them():
+    h = TraderHistory(origin="w1")
+    h.observe([manifest(manifest_id="A")], NOW)
+    first = h.take_deltas()
+    h.observe([manifest(manifest_id="B")], NOW + timedelta(minutes=1))
+    second = h.take_deltas()
+    assert h.snapshot("DE1").shipments == 2 and h.unconfirmed == 4
+    # the table has folded the first batch only: the second still counts on top of it
+    st = TraderState()
+    st.fold(next(d for d in first if d.trader_id == "DE1"))
+    h.replace("DE1", st.copy())
+    assert h.snapshot("DE1").shipments == 2
+    # ... and once it holds both, the table's state is the snapshot
+    st.fold(next(d for d in second if d.trader_id == "DE1"))
+    st.shipments += 5  # learned by other workers meanwhile
+    h.replace("DE1", st.copy())
+    assert h.snapshot("DE1").shipments == 7
+    assert h.unconfirmed == 2  # CN1's deltas are still pending
+
+
+def test_standalone_history_queues_nothing():
     h = TraderHistory()
     h.observe([manifest(manifest_id="A")], NOW)
-    h.record_decision(decision("AL1", "A", "CONFIRMED"))
-    data = h.dumps()
-    assert data.startswith(b"{")
-    again = TraderHistory.loads(data)
-    assert again.snapshot("DE1") == h.snapshot("DE1")
-    assert not again.record_decision(decision("AL1", "A", "CONFIRMED"))
+    assert h.take_deltas() == [] and h.unconfirmed == 0
+    assert h.snapshot("DE1").shipments == 1
 
 
 def test_counters_stay_bounded_and_learn_new_keys():
