@@ -109,6 +109,45 @@ fn shared_weight(chunks: &[Chunk], mut bits: u64) -> f64 {
 struct State {
     variants: HashMap<(Vec<u8>, bool), Option<Arc<[u32]>>>,
     scratch: Scratch,
+    union: Vec<u64>, // one bit a name, all clear between uses
+}
+
+/// The sorted union of sorted position lists: small ones merged by sorting, large ones
+/// through a bitmap of the names (setting bits and reading them back in order costs far
+/// less than sorting tens of thousands of positions).
+fn union_of(lists: &[&[u32]], bits: &mut Vec<u64>, n: usize) -> Vec<u32> {
+    let total: usize = lists.iter().map(|l| l.len()).sum();
+    if total < 512 {
+        let mut all: Vec<u32> = Vec::with_capacity(total);
+        for l in lists {
+            all.extend_from_slice(l);
+        }
+        all.sort_unstable();
+        all.dedup();
+        return all;
+    }
+    if bits.len() != n / 64 + 1 {
+        *bits = vec![0; n / 64 + 1];
+    }
+    let (mut lo, mut hi) = (usize::MAX, 0usize);
+    for l in lists {
+        if let (Some(&a), Some(&b)) = (l.first(), l.last()) {
+            lo = lo.min(a as usize / 64);
+            hi = hi.max(b as usize / 64);
+        }
+        for &p in *l {
+            bits[p as usize / 64] |= 1u64 << (p % 64);
+        }
+    }
+    let mut out: Vec<u32> = Vec::with_capacity(total);
+    for (w, word) in bits.iter_mut().enumerate().take(hi + 1).skip(lo) {
+        let mut b = std::mem::take(word);
+        while b != 0 {
+            out.push((w * 64) as u32 + b.trailing_zeros());
+            b &= b - 1;
+        }
+    }
+    out
 }
 
 pub struct Index {
@@ -353,31 +392,46 @@ impl Index {
     }
 
     /// Vocabulary ids within one edit of `token` (or sharing its skeleton, abjad).
+    /// Deletions are written into one buffer (a deletion inside a run of the same
+    /// letter is the same string as the run's first: looked up once).
     pub fn token_variants(&self, token: &[u8], abjad: bool) -> Vec<u32> {
         let mut out: Vec<u32> = Vec::new();
         if let Some(t) = self.vocab.id(token) {
             out.push(t);
         }
-        if token.len() >= self.tuning.min_fuzzy_len && !is_digits(token) {
+        let len = token.len();
+        if len >= self.tuning.min_fuzzy_len && !is_digits(token) {
             if let Some(hit) = self.deletes.get(token) {
                 out.extend_from_slice(hit);
             }
-            let first = deletions(token);
-            for d in &first {
-                if let Some(t) = self.vocab.id(d) {
+            let mut d: Vec<u8> = Vec::with_capacity(len);
+            let double = len >= self.tuning.min_double_edit_len;
+            for i in 0..len {
+                if i > 0 && token[i] == token[i - 1] {
+                    continue;
+                }
+                d.clear();
+                d.extend_from_slice(&token[..i]);
+                d.extend_from_slice(&token[i + 1..]);
+                if let Some(t) = self.vocab.id(&d) {
                     out.push(t);
                 }
-                if let Some(hit) = self.deletes.get(d) {
+                if let Some(hit) = self.deletes.get(&d) {
                     out.extend_from_slice(hit);
                 }
-            }
-            if token.len() >= self.tuning.min_double_edit_len {
-                let mut second: Vec<Vec<u8>> = first.iter().flat_map(|d| deletions(d)).collect();
-                second.sort_unstable();
-                second.dedup();
-                for dd in &second {
-                    if let Some(hit) = self.deletes.get(dd) {
-                        out.extend_from_slice(hit);
+                if double {
+                    // second deletions after the first one's position: every pair once
+                    for j in i + 1..len {
+                        if j > i + 1 && token[j] == token[j - 1] {
+                            continue;
+                        }
+                        d.clear();
+                        d.extend_from_slice(&token[..i]);
+                        d.extend_from_slice(&token[i + 1..j]);
+                        d.extend_from_slice(&token[j + 1..]);
+                        if let Some(hit) = self.deletes.get(&d) {
+                            out.extend_from_slice(hit);
+                        }
                     }
                 }
             }
@@ -402,13 +456,8 @@ impl Index {
             0 => None,
             1 => Some(Arc::from(self.vocab.values_of(tids[0]))),
             _ => {
-                let mut all: Vec<u32> = Vec::new();
-                for &t in &tids {
-                    all.extend_from_slice(self.vocab.values_of(t));
-                }
-                all.sort_unstable();
-                all.dedup();
-                Some(Arc::from(all))
+                let lists: Vec<&[u32]> = tids.iter().map(|&t| self.vocab.values_of(t)).collect();
+                Some(Arc::from(union_of(&lists, &mut state.union, self.n)))
             }
         };
         if state.variants.len() >= self.tuning.variant_cache_size {
@@ -744,6 +793,20 @@ mod tests {
 
     fn params() -> Params {
         Params::from_slice(&[0.4, 0.15, 0.45, 1.0, 1.5, 0.63, 0.2, 0.08, 0.8, 0.6, 0.9]).unwrap()
+    }
+
+    #[test]
+    fn union_by_bitmap_is_the_sorted_union() {
+        let a: Vec<u32> = (0..3000).map(|i| i * 7 % 5003).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let b: Vec<u32> = (0..900).map(|i| i * 5 + 3).collect();
+        let c: Vec<u32> = vec![1, 4, 5003];
+        let mut bits = Vec::new();
+        let got = union_of(&[&a, &b, &c], &mut bits, 5004);
+        let want: Vec<u32> =
+            a.iter().chain(&b).chain(&c).copied().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        assert_eq!(got, want);
+        assert!(bits.iter().all(|&w| w == 0));
+        assert_eq!(union_of(&[&c, &c[..2]], &mut bits, 5004), c);
     }
 
     #[test]
