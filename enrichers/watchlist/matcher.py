@@ -30,7 +30,7 @@ import msgspec
 from enrichers.watchlist.index import CandidateLimits, NameIndex, native_name
 from enrichers.watchlist.loaders import WatchlistVersion
 from enrichers.watchlist.normalize import NormalizedName, Normalizer
-from enrichers.watchlist.scoring import ScoringParams, score_names
+from enrichers.watchlist.scoring import NameScore, ScoringParams
 from schemas.model import Manifest, WatchlistEntry, WatchlistMatch
 
 #: The one fixed threshold (0-1) the quality figures are measured at.
@@ -254,22 +254,33 @@ class ScreeningIndex:
                 best[item.entry] = Hit(item.entry, round(score, 4), item.name.original, "")
                 why[item.entry] = (npos, score, qualifier)
         hits = sorted(best.values(), key=lambda h: (-h.score, h.entry))
-        return tuple(self._explained(nq, h, why) for h in hits[:top] if h.score >= threshold)
+        return self._explained(nq, [h for h in hits[:top] if h.score >= threshold], why)
 
     def _explained(
-        self, nq: NormalizedName, hit: Hit, why: dict[int, tuple[int, float, str]]
-    ) -> Hit:
-        """The hit with its explanation, from the reference scorer (same score)."""
-        if hit.explanation:
-            return hit  # an identifier hit explains itself
-        npos, score, qualifier = why[hit.entry]
-        item = self.names.names[npos]
-        ns = score_names(nq, item.name, self.names.stats, self.config.params)
-        explanation = (
-            f"name '{item.name.original}' ({item.strength.lower()}) score={score:.3f}: "
-            f"{ns.explain()}{qualifier}"
+        self, nq: NormalizedName, hits: list[Hit], why: dict[int, tuple[int, float, str]]
+    ) -> tuple[Hit, ...]:
+        """The hits with their explanations: the aligned parts and features the compiled
+        core reports for each matched name (one call for the query's hits); identifier
+        hits explain themselves."""
+        by_name = [h for h in hits if not h.explanation]
+        if not by_name:
+            return tuple(hits)
+        names = self.names.names
+        positions = [why[h.entry][0] for h in by_name]
+        details = self.names.native.explain(native_name(nq), positions)
+        told: dict[int, str] = {}
+        for h, npos, detail in zip(by_name, positions, details, strict=True):
+            _, score, qualifier = why[h.entry]
+            item = names[npos]
+            ns = NameScore.from_core(detail, nq, item.name)
+            told[h.entry] = (
+                f"name '{item.name.original}' ({item.strength.lower()}) score={score:.3f}: "
+                f"{ns.explain()}{qualifier}"
+            )
+        return tuple(
+            h if h.explanation else Hit(h.entry, h.score, h.matched_name, told[h.entry])
+            for h in hits
         )
-        return Hit(hit.entry, hit.score, hit.matched_name, explanation)
 
 
 class WatchlistScreener:

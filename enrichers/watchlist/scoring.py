@@ -103,6 +103,30 @@ class NameScore:
     features: dict[str, float] = field(default_factory=dict)
     pairs: list[tuple[str, str, float]] = field(default_factory=list)
 
+    @classmethod
+    def from_core(cls, detail: tuple, a: NormalizedName, b: NormalizedName) -> NameScore:
+        """The score the compiled core's ``explain`` / ``score_detail`` reports for ``a``
+        against ``b`` (a ``DetailTuple``: score, exact, aligned part indices, unrounded
+        features), rounded and named as :func:`score_names` does."""
+        score, exact, pairs, coverage, overlap, conflict, joined, number, legal = detail
+        ta, tb = a.tokens, b.tokens
+        if not ta or not tb:
+            return cls(0.0)
+        if exact:
+            return cls(score, {"exact": 1.0}, [(t, t, 1.0) for t in ta])
+        features = {
+            "coverage": round(coverage, 3),
+            "overlap": round(overlap, 3),
+            "conflict": round(conflict, 3),
+        }
+        if joined is not None:
+            features["joined"] = round(joined, 3)
+        if number:
+            features["number_mismatch"] = 1.0
+        if legal:
+            features["legal_form_mismatch"] = 1.0
+        return cls(score, features, [(ta[i], tb[j], s) for i, j, s in pairs])
+
     def explain(self) -> str:
         """A one-line account for an officer: aligned parts and the features."""
         parts = ", ".join(f"{a}~{b}:{s:.2f}" for a, b, s in self.pairs)

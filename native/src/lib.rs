@@ -16,16 +16,23 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use index::{Index, Limits, Query, Tuning};
-use scoring::{can_reach, score_names, similarity_matrix, Params};
+use scoring::{can_reach, score_detail, score_names, similarity_matrix, Detail, Params};
 
 /// `(tokens, legal_forms, numbers, abjad, joined)` of a `NormalizedName`.
 type NameTuple = (Vec<String>, Vec<String>, Vec<String>, bool, String);
+/// `(score, exact, [(part of a, part of b, similarity)], coverage, overlap, conflict,
+/// joined or None, number mismatch, legal-form mismatch)`: what `score_names` reports.
+type DetailTuple = (f64, bool, Vec<(usize, usize, f64)>, f64, f64, f64, Option<f64>, bool, bool);
 /// `(min_share, max_blocked, min_score, coverage_blend, cutoff, max_candidates, keep_by_bound)`.
 type LimitsTuple = (f64, usize, f64, f64, f64, usize, usize);
 
 fn query(t: NameTuple) -> Query {
     let bytes = |v: Vec<String>| v.into_iter().map(String::into_bytes).collect();
     Query { tokens: bytes(t.0), legal: bytes(t.1), numbers: bytes(t.2), abjad: t.3, joined: t.4.into_bytes() }
+}
+
+fn detail_tuple(d: Detail) -> DetailTuple {
+    (d.score, d.exact, d.pairs, d.coverage, d.overlap, d.conflict, d.joined, d.number_mismatch, d.legal_form_mismatch)
 }
 
 fn limits(t: LimitsTuple) -> Limits {
@@ -75,6 +82,29 @@ impl NativeIndex {
         let (na, nb) = (self.inner.query_name(&qa), self.inner.query_name(&qb));
         let sims = similarity_matrix(&na, &nb, &self.inner.params);
         score_names(&na, &nb, &self.inner.params, &sims)
+    }
+
+    /// `score_names(a, b, stats, params)` with its features (see `DetailTuple`).
+    fn score_detail(&self, a: NameTuple, b: NameTuple) -> DetailTuple {
+        let (qa, qb) = (query(a), query(b));
+        let (na, nb) = (self.inner.query_name(&qa), self.inner.query_name(&qb));
+        let sims = similarity_matrix(&na, &nb, &self.inner.params);
+        detail_tuple(score_detail(&na, &nb, &self.inner.params, &sims))
+    }
+
+    /// The score and features of query `q` against the indexed names at `positions`
+    /// (the explanations of a query's hits).
+    fn explain(&self, q: NameTuple, positions: Vec<u32>) -> Vec<DetailTuple> {
+        let q = query(q);
+        let a = self.inner.query_name(&q);
+        positions
+            .into_iter()
+            .map(|pos| {
+                let b = self.inner.indexed_name(pos as usize);
+                let sims = similarity_matrix(&a, &b, &self.inner.params);
+                detail_tuple(score_detail(&a, &b, &self.inner.params, &sims))
+            })
+            .collect()
     }
 
     /// `can_reach(a, b, floor, params, stats)`.

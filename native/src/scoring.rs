@@ -201,15 +201,36 @@ pub fn can_reach(a: &Name, b: &Name, floor: f64, p: &Params, sims: &[f64]) -> bo
     joined >= p.joined_floor && joined * mult >= need
 }
 
+/// What `scoring.score_names` reports besides the score: the aligned parts and the
+/// features (unrounded), so the explanation of a hit needs no second scoring.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Detail {
+    pub score: f64,
+    pub exact: bool,
+    pub pairs: Vec<(usize, usize, f64)>,
+    pub coverage: f64,
+    pub overlap: f64,
+    pub conflict: f64,
+    pub joined: Option<f64>,
+    pub number_mismatch: bool,
+    pub legal_form_mismatch: bool,
+}
+
 /// `scoring.score_names(a, b).score`.
 pub fn score_names(a: &Name, b: &Name, p: &Params, sims: &[f64]) -> f64 {
+    score_detail(a, b, p, sims).score
+}
+
+/// `scoring.score_names(a, b)`: the score and its features.
+pub fn score_detail(a: &Name, b: &Name, p: &Params, sims: &[f64]) -> Detail {
     let (ta, tb) = (&a.tokens, &b.tokens);
     let (la, lb) = (ta.len(), tb.len());
     if la == 0 || lb == 0 {
-        return 0.0;
+        return Detail::default();
     }
     if ta == tb && a.legal == b.legal {
-        return 1.0;
+        let pairs = (0..la).map(|i| (i, i, 1.0)).collect();
+        return Detail { score: 1.0, exact: true, pairs, ..Detail::default() };
     }
     // align: best pairs first, ties by position
     let mut cands: Vec<(f64, usize, usize)> = Vec::new();
@@ -262,19 +283,33 @@ pub fn score_names(a: &Name, b: &Name, p: &Params, sims: &[f64]) -> f64 {
         token_score *= (1.0 - p.conflict_base - p.conflict_scale * conflict).max(0.0);
     }
     let mut score = token_score;
+    let mut joined_used = None;
     let one_sided_number = a.numbers.is_empty() != b.numbers.is_empty();
     if !one_sided_number && (la != lb || pairs.len() < la.min(lb)) {
         let joined = joined_similarity(a, b);
         if joined >= p.joined_floor && joined > score {
+            joined_used = Some(joined);
             score = joined;
         }
     }
-    if !same_set(&a.numbers, &b.numbers) {
+    let number_mismatch = !same_set(&a.numbers, &b.numbers);
+    if number_mismatch {
         score *= 1.0 - p.number_penalty;
     }
-    if !a.legal.is_empty() && !b.legal.is_empty() && disjoint(&a.legal, &b.legal) {
+    let legal_form_mismatch = !a.legal.is_empty() && !b.legal.is_empty() && disjoint(&a.legal, &b.legal);
+    if legal_form_mismatch {
         score *= 1.0 - p.legal_form_penalty;
     }
     score = score.min(1.0).max(0.0);
-    py_round(score, 4)
+    Detail {
+        score: py_round(score, 4),
+        exact: false,
+        pairs,
+        coverage: shorter,
+        overlap: dice,
+        conflict,
+        joined: joined_used,
+        number_mismatch,
+        legal_form_mismatch,
+    }
 }

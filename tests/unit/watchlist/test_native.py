@@ -1,5 +1,6 @@
 """The compiled core (native/, cargowatch_native) is the path screening takes, and it
-scores exactly as the Python reference (scoring.py) on the labelled name cases."""
+scores exactly as the Python reference (scoring.py) on the labelled name cases: the
+scores, and the aligned parts and features the explanations of hits are written from."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from cargowatch_native import NativeIndex
 from enrichers.watchlist import PartyQuery, WatchlistScreener
 from enrichers.watchlist.index import native_name
 from enrichers.watchlist.loaders import load_watchlist
-from enrichers.watchlist.scoring import can_reach, score_names
+from enrichers.watchlist.scoring import NameScore, can_reach, score_names
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +44,15 @@ class _Recording:
     def __init__(self, native: NativeIndex):
         self.native = native
         self.searched: list[int] = []
+        self.explained: list[int] = []
 
     def search(self, queries, floors, limits):  # type: ignore[no-untyped-def]
         self.searched.append(len(queries))
         return self.native.search(queries, floors, limits)
+
+    def explain(self, query, positions):  # type: ignore[no-untyped-def]
+        self.explained.append(len(positions))
+        return self.native.explain(query, positions)
 
 
 def test_screening_goes_through_the_native_index(screener: WatchlistScreener) -> None:
@@ -62,6 +68,8 @@ def test_screening_goes_through_the_native_index(screener: WatchlistScreener) ->
         names.native = recording.native
     assert recording.searched == [2]  # one call for the batch
     assert a and a[0].entry_id == "CDi.001" and b and b[0].entry_id == "CDi.001"
+    assert len(recording.explained) == 2  # one call per query with hits
+    assert "eric~eric:1.00" in a[0].explanation and "badge~badege" in a[0].explanation
 
 
 def test_native_scores_equal_the_reference_on_labelled_cases(
@@ -79,10 +87,15 @@ def test_native_scores_equal_the_reference_on_labelled_cases(
     for n1, n2 in name_cases:
         a, b = norm.normalize(n1), norm.normalize(n2)
         for x, y in ((a, b), (b, a)):
-            ref = score_names(x, y, stats, params).score
+            ref_score = score_names(x, y, stats, params)
+            ref = ref_score.score
             got = native.score(native_name(x), native_name(y))
             if got != ref:
                 mismatches.append((x.original, y.original, ref, got))
+            # the explanation of a hit is built from the core's parts and features
+            detail = NameScore.from_core(native.score_detail(native_name(x), native_name(y)), x, y)
+            if detail != ref_score or detail.explain() != ref_score.explain():
+                mismatches.append((x.original, y.original, ref_score, detail))
             for floor in (0.5, 0.64, 0.67, 0.8):
                 if native.can_reach(native_name(x), native_name(y), floor) != can_reach(
                     x, y, floor, params, stats
