@@ -327,6 +327,8 @@ class TraderState(msgspec.Struct, omit_defaults=True):
             _bump(self.routes, route, max_keys, n)
         for chapter, n in delta.hs_chapters.items():
             _bump(self.hs_chapters, chapter, max_keys, n)
+        if not delta.decisions:
+            return True
         known = {d.alert_id for d in self.recent_decisions}
         for note in delta.decisions:
             if note.alert_id in known:
@@ -430,7 +432,7 @@ class TraderHistory:
     def observe(self, manifests: Sequence[Manifest], now: datetime) -> None:
         """Learn from screened manifests: one delta per trader touched. An amendment (a
         manifest id already seen) does not count as another shipment."""
-        deltas: dict[str, TraderDelta] = {}
+        seen: dict[str, tuple[list[int], dict[str, int], dict[str, int]]] = {}  # shipments, routes, chapters
         for m in manifests:
             ids = sorted({p.identifier for p in m.parties if p.identifier})
             if not ids:
@@ -442,14 +444,21 @@ class TraderHistory:
             route = f"{m.route.loading_port}>{m.route.discharge_port}"
             chapters = {g.hs_code[:2] for g in m.goods}
             for tid in ids:
-                d = deltas.get(tid)
-                if d is None:
-                    d = deltas[tid] = TraderDelta(tid, first_seen=now, last_seen=now)
-                d.routes[route] = d.routes.get(route, 0) + 1
+                acc = seen.get(tid)
+                if acc is None:
+                    acc = seen[tid] = ([0], {}, {})
+                acc[0][0] += 1
+                routes, counts = acc[1], acc[2]
+                routes[route] = routes.get(route, 0) + 1
                 for ch in chapters:
-                    d.hs_chapters[ch] = d.hs_chapters.get(ch, 0) + 1
-        for d in deltas.values():
-            self._learn(msgspec.structs.replace(d, shipments=sum(d.routes.values())))
+                    counts[ch] = counts.get(ch, 0) + 1
+        if seen:
+            self._learn_all(
+                [
+                    TraderDelta(tid, first_seen=now, last_seen=now, shipments=n[0], routes=routes, hs_chapters=chapters)
+                    for tid, (n, routes, chapters) in seen.items()
+                ]
+            )
 
     def decision_deltas(self, decision: Decision) -> list[TraderDelta]:
         """The deltas an officer decision makes (one per trader it concerns; none for a
@@ -470,24 +479,28 @@ class TraderHistory:
         """Count an officer decision against the manifest's traders (once per alert id).
         Returns False for a decision already counted or one whose traders are unknown."""
         deltas = self.decision_deltas(decision)
-        for d in deltas:
-            self._learn(d)
+        self._learn_all(deltas)
         return bool(deltas)
 
-    def _learn(self, delta: TraderDelta) -> None:
+    def _learn_all(self, deltas: list[TraderDelta]) -> None:
+        traders, max_keys = self._traders, self.max_keys
         with self._lock:
-            self._learn_locked(delta)
-
-    def _learn_locked(self, delta: TraderDelta) -> None:
-        if self.origin:
-            self._seq = max(self._seq + 1, time.time_ns())
-            delta = msgspec.structs.replace(delta, origin=self.origin, seq=self._seq)
-            self._pending.setdefault(delta.trader_id, []).append(delta)
-            self._outbox.append(delta)
-        st = self._traders.get(delta.trader_id)
-        if st is None:
-            st = self._traders[delta.trader_id] = TraderState()
-        st.fold(delta, self.max_keys)
+            if self.origin:
+                # numbered from the clock: a restarted worker continues above its past deltas
+                first = self._seq = max(self._seq + 1, time.time_ns())
+                self._seq += len(deltas) - 1
+                deltas = [
+                    msgspec.structs.replace(d, origin=self.origin, seq=first + k) for k, d in enumerate(deltas)
+                ]
+                pending = self._pending
+                for d in deltas:
+                    pending.setdefault(d.trader_id, []).append(d)
+                self._outbox.extend(deltas)
+            for d in deltas:
+                st = traders.get(d.trader_id)
+                if st is None:
+                    st = traders[d.trader_id] = TraderState()
+                st.fold(d, max_keys)
 
     def take_deltas(self) -> list[TraderDelta]:
         """The deltas learned since the last call, for the table (emptied)."""
