@@ -167,14 +167,12 @@ def _word_tokens(text: str) -> tuple[str, ...]:
 
 
 def _number(tok: str) -> str | None:
-    if tok.isdigit():
-        return tok.lstrip("0") or "0"
-    m = _ORDINAL.match(tok)
-    if m:
-        return m.group(1)
-    if tok in _NUMBER_WORDS:
-        return _NUMBER_WORDS[tok]
-    return _ROMAN.get(tok)
+    if tok[0].isdigit():
+        if tok.isdigit():
+            return tok.lstrip("0") or "0"
+        m = _ORDINAL.match(tok)
+        return m.group(1) if m else None
+    return _NUMBER_WORDS.get(tok) or _ROMAN.get(tok)
 
 
 class Normalizer:
@@ -263,8 +261,14 @@ class Normalizer:
         tokens: list[str] = []
         numbers: list[str] = []
         i = 0
+        by_first = self._by_first
         while i < len(words):
-            size, generic = self._form_at(words, i, ending=False, long_only=True)
+            # most words start no legal form: one lookup passes them over
+            size, generic = (
+                self._form_at(words, i, ending=False, long_only=True)
+                if words[i] in by_first
+                else (0, "")
+            )
             if size and len(words) > size:
                 forms.append(generic)
                 i += size
