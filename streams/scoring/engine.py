@@ -674,7 +674,7 @@ def _judge_descriptions(pairs: pl.DataFrame, rule: DescriptionMismatchRule, refe
     per_chapter = (
         tokens.join(reference.keywords, on="word", how="inner")
         .group_by(*key, "kw_chapter")
-        .agg(pl.col("w").sum().alias("s"), pl.col("word").sort_by("w", descending=True).first().alias("kw"))
+        .agg(pl.col("w").sum().alias("s"), pl.col("word").sort_by(["w", "word"], descending=[True, False]).first().alias("kw"))
     )
     if rule.reference_weight > 0:
         # "n.e.c. in chapter 94", "of heading no. 8540": the text names its own chapter
@@ -695,7 +695,7 @@ def _judge_descriptions(pairs: pl.DataFrame, rule: DescriptionMismatchRule, refe
         per_chapter = (
             pl.concat([per_chapter, cited], how="vertical_relaxed")
             .group_by(*key, "kw_chapter")
-            .agg(pl.col("s").sum(), pl.col("kw").sort_by("s", descending=True).first())
+            .agg(pl.col("s").sum(), pl.col("kw").sort_by(["s", "kw"], descending=[True, False]).first())
         )
     declared = per_chapter.filter(pl.col("kw_chapter") == pl.col("hs_chapter")).select(*key, pl.col("s").alias("own"))
     other = (

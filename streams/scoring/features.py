@@ -90,6 +90,9 @@ class PartyFacts:
     route_unusual: tuple[str, str, int] | None = None  # (trader_id, route, shipments)
 
 
+NO_FACTS = PartyFacts()  # shared by every manifest with nothing to tell: never modify it
+
+
 @dataclass
 class BatchFrames:
     manifests: pl.DataFrame
@@ -113,13 +116,15 @@ def _party_facts(
     route_max_known: int = 1_000_000,
 ) -> PartyFacts:
     contexts: list[PartyContext] = em.parties
-    f = PartyFacts()
     if not contexts:
         # No enrichment context: no party has a screening history.
         roles: list[str] = [p.role for p in em.manifest.parties if p.role in new_roles_cfg]
-        if roles:
-            f.new_roles = roles
-        return f
+        return PartyFacts(new_roles=roles) if roles else NO_FACTS
+    new_roles: list[str] | None = None
+    prior: list[tuple[str, str, int]] | None = None
+    trusted: list[tuple[str, str, str]] | None = None
+    expired: list[tuple[str, str, str]] | None = None
+    route_unusual: tuple[str, str, int] | None = None
     route = None
     for pc in contexts:
         role = pc.role
@@ -129,15 +134,16 @@ def _party_facts(
         # trader is known to customs even before its first shipment on this stream).
         if hist is None:
             if watched and (count_unidentified if pc.trader_id is None else pc.profile is None):
-                f.new_roles = [*f.new_roles, role]
+                new_roles = [*new_roles, role] if new_roles else [role]
         else:
             if watched and hist.shipments == 0 and pc.profile is None:
-                f.new_roles = [*f.new_roles, role]
+                new_roles = [*new_roles, role] if new_roles else [role]
             if hist.confirmed_findings > 0:
-                f.prior = [*f.prior, (role, hist.trader_id, hist.confirmed_findings)]
+                found = (role, hist.trader_id, hist.confirmed_findings)
+                prior = [*prior, found] if prior else [found]
             if (
                 watched
-                and f.route_unusual is None
+                and route_unusual is None
                 and hist.shipments >= route_min_history
                 and len(hist.routes) <= route_max_known
             ):
@@ -145,15 +151,18 @@ def _party_facts(
                     r = em.manifest.route
                     route = f"{r.loading_port}>{r.discharge_port}"
                 if route not in hist.routes:
-                    f.route_unusual = (hist.trader_id, route, hist.shipments)
+                    route_unusual = (hist.trader_id, route, hist.shipments)
         prof = pc.profile
         if prof is not None and prof.aeo_certificate and role in trusted_roles_cfg:
             until = prof.aeo_valid_until or ""
+            cert = (role, prof.trader_id, until)
             if _valid_until(until, today):
-                f.trusted = [*f.trusted, (role, prof.trader_id, until)]
+                trusted = [*trusted, cert] if trusted else [cert]
             else:
-                f.expired = [*f.expired, (role, prof.trader_id, until)]
-    return f
+                expired = [*expired, cert] if expired else [cert]
+    if new_roles is None and prior is None and trusted is None and expired is None and route_unusual is None:
+        return NO_FACTS  # most manifests: one shared empty record
+    return PartyFacts(new_roles or _NONE, trusted or _NONE, expired or _NONE, prior or _NONE, route_unusual)
 
 
 def _valid_until(until: str, today: date) -> bool:
