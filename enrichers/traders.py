@@ -273,9 +273,10 @@ class DecisionNote(msgspec.Struct, frozen=True, array_like=True):
 
 
 class TraderDelta(msgspec.Struct, frozen=True, omit_defaults=True):
-    """What one screened batch, or one officer decision, adds to a trader's history: the
-    record the worker emits per trader touched (topic ``traders.history.deltas``, key
-    trader_id), folded into the trader-history table by :meth:`TraderState.fold`.
+    """What one screened batch, or one officer decision, adds to a trader's history: what
+    the worker emits per trader touched (topic ``traders.history.deltas``, in the
+    partition of the trader id, several traders to a record), folded into the
+    trader-history table by :meth:`TraderState.fold`.
 
     ``origin`` and ``seq`` identify it: a worker numbers its deltas in increasing order,
     so a delta delivered twice is folded once, and a worker can tell which of its own
@@ -358,7 +359,7 @@ _RECENT_DECISIONS = 10
 _state_encoder = msgspec.json.Encoder()
 _state_decoder = msgspec.json.Decoder(TraderState)
 _delta_encoder = msgspec.json.Encoder()
-_delta_decoder = msgspec.json.Decoder(TraderDelta)
+_delta_decoder = msgspec.json.Decoder(list[TraderDelta])
 
 
 def encode_state(state: TraderState) -> bytes:
@@ -369,11 +370,12 @@ def decode_state(data: bytes) -> TraderState:
     return _state_decoder.decode(data)
 
 
-def encode_delta(delta: TraderDelta) -> bytes:
-    return _delta_encoder.encode(delta)
+def encode_deltas(deltas: Sequence[TraderDelta]) -> bytes:
+    """Deltas of one partition of the deltas topic, as one record (a list)."""
+    return _delta_encoder.encode(deltas)
 
 
-def decode_delta(data: bytes) -> TraderDelta:
+def decode_deltas(data: bytes) -> list[TraderDelta]:
     return _delta_decoder.decode(data)
 
 

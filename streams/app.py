@@ -157,7 +157,9 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
 
             pipeline = ScreeningPipeline(
                 settings, ctx, codec, refresh=refresh, sinks=[ArchiveSink(settings.archive_dir)],
-                extra_outputs=delta_outputs(ctx.history, settings.topics.trader_history_deltas),  # type: ignore[arg-type]
+                extra_outputs=delta_outputs(
+                    ctx.history, settings.topics.trader_history_deltas, settings.topic_partitions  # type: ignore[arg-type]
+                ),
                 extra_topics=[settings.topics.trader_history_deltas],
             )
             settle_heap()  # reference data and lists are loaded: keep them out of the GC's way

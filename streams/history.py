@@ -3,9 +3,9 @@ and reads it (the history itself is enrichers/traders.py; this is its wiring).
 
 ::
 
-    hot path (a batch)   --TraderDelta, one per trader touched, in the batch's transaction-->
-    decisions agent      --TraderDelta, one per trader of the decision------------------------>  traders.history.deltas
-                                                                                                  (key trader_id)
+    hot path (a batch)   --TraderDelta per trader touched, in the batch's transaction-->
+    decisions agent      --TraderDelta per trader of the decision------------------------>  traders.history.deltas
+                         (one record per partition: the deltas of the traders hashed to it)
     fold agent (Faust, partitioned like the deltas): table[trader] = state.fold(delta)
         --> Faust table "trader-history", changelog traders.history (compacted, key trader_id)
     every worker tails traders.history into its TraderHistory (TraderHistory.replace)
@@ -32,11 +32,12 @@ import msgspec
 
 from cargowatch.settings import Settings
 from enrichers.traders import (
+    TraderDelta,
     TraderHistory,
     TraderState,
-    decode_delta,
+    decode_deltas,
     decode_state,
-    encode_delta,
+    encode_deltas,
     encode_state,
 )
 from schemas.model import Decision
@@ -57,16 +58,22 @@ def key_partition(key: bytes) -> int:
     return zlib.crc32(key)
 
 
-def delta_outputs(history: TraderHistory, topic: str) -> Callable[[], list[Output]]:
+def by_partition(deltas: list[TraderDelta], partitions: int) -> dict[int, list[TraderDelta]]:
+    """The deltas grouped by the partition of their trader: one record each (the fold
+    agent pays Faust's per-event cost once per record, not once per trader)."""
+    out: dict[int, list[TraderDelta]] = {}
+    for d in deltas:
+        out.setdefault(key_partition(d.trader_id.encode()) % partitions, []).append(d)
+    return out
+
+
+def delta_outputs(history: TraderHistory, topic: str, partitions: int) -> Callable[[], list[Output]]:
     """The deltas the last screened chunk taught ``history``, as records for ``topic``
     (the pipeline sends them in the same transaction as the chunk's results)."""
 
     def take() -> list[Output]:
-        out: list[Output] = []
-        for delta in history.take_deltas():
-            key = delta.trader_id.encode()
-            out.append((topic, key_partition(key), key, encode_delta(delta), []))
-        return out
+        grouped = by_partition(history.take_deltas(), partitions)
+        return [(topic, p, str(p).encode(), encode_deltas(ds), []) for p, ds in grouped.items()]
 
     return take
 
@@ -101,26 +108,28 @@ def attach_trader_history(app: Any, settings: Settings, history: Callable[[], Tr
 
     @app.agent(deltas_topic, name="cargowatch-trader-history-fold")
     async def fold_trader_history(stream):
-        """Fold each delta into its trader's state (low volume: one per trader per batch)."""
+        """Fold each delta into its trader's state (a record holds the deltas of one
+        batch for the traders of its partition: the table's keys are in that partition)."""
         async for event in stream.events():
             try:
-                delta = decode_delta(event.value)
+                deltas = decode_deltas(event.value)
             except msgspec.DecodeError as exc:
-                log.warning("unreadable trader-history delta skipped: %s", exc)
+                log.warning("unreadable trader-history deltas skipped: %s", exc)
                 continue
-            old = table.get(event.key)
-            state = decode_state(old) if old is not None else TraderState()
-            if state.fold(delta, max_keys):
-                table[event.key] = encode_state(state)
+            for delta in deltas:
+                key = delta.trader_id.encode()
+                old = table.get(key)
+                state = decode_state(old) if old is not None else TraderState()
+                if state.fold(delta, max_keys):
+                    table[key] = encode_state(state)
 
     async def on_decision(decision: Decision) -> int:
         h = history()
         if h is None:
             return 0
         deltas = h.decision_deltas(decision)
-        for delta in deltas:
-            key = delta.trader_id.encode()
-            await deltas_topic.send(key=key, value=encode_delta(delta), partition=key_partition(key) % partitions)
+        for p, group in by_partition(deltas, partitions).items():
+            await deltas_topic.send(key=str(p).encode(), value=encode_deltas(group), partition=p)
         return len(deltas)
 
     app.cargowatch_trader_history = table

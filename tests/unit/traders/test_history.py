@@ -17,9 +17,9 @@ from enrichers.traders import (  # noqa: E402
     TraderHistory,
     TraderRegister,
     TraderState,
-    decode_delta,
+    decode_deltas,
     decode_state,
-    encode_delta,
+    encode_deltas,
     encode_state,
 )
 from schemas.model import Decision  # noqa: E402
@@ -68,7 +68,7 @@ def test_history_round_trips_through_table_records():
     h.record_decision(decision("AL1", "A", "CONFIRMED"))
     table: dict[str, TraderState] = {}
     for d in h.take_deltas():
-        table.setdefault(d.trader_id, TraderState()).fold(decode_delta(encode_delta(d)))
+        table.setdefault(d.trader_id, TraderState()).fold(decode_deltas(encode_deltas([d]))[0])
     assert h.take_deltas() == []
     other = TraderHistory(origin="w2")
     for tid, st in table.items():
