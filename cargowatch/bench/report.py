@@ -43,6 +43,7 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
         "watchlist_query_p99_ms": results["cores"]["watchlist"]["query_p99_ms"],
         "watchlist_index_mb": results["cores"]["watchlist"]["index_mb"],
         "scoring_per_s": results["cores"]["scoring"]["batch"]["manifests_per_s"],
+        "scoring_per_cpu_s": results["cores"]["scoring"]["batch"]["manifests_per_cpu_s"],
     }
     flat["targets"] = {
         "pipeline_ge_10x_baseline": bool(
@@ -110,7 +111,7 @@ def table(flat: dict[str, Any]) -> Table:
         f"{w['queries_per_cpu_s']:,} names/cpu-s",
         f"p50 {w['query_p50_ms']} / p99 {w['query_p99_ms']} ms, index {w['index_mb']:,.0f} MiB",
     )
-    t.add_row("core: scoring (batched)", f"{c['scoring']['batch']['manifests_per_s']:,}/s", "")
+    t.add_row("core: scoring (batched)", f"{c['scoring']['batch']['manifests_per_cpu_s']:,}/cpu-s", "")
     return t
 
 
@@ -205,7 +206,7 @@ def results_markdown(flat: dict[str, Any], plot_name: str | None) -> str:
         f"{w['queries_per_cpu_s']:,} names/cpu-s, p50 {w['query_p50_ms']} ms, p99 {w['query_p99_ms']} ms | |",
         f"| core: watchlist index build / memory | {w['index_build_s']} s / {w['index_mb']:,.0f} MiB | |",
         f"| core: watchlist, whole manifests batched (cache warm) | {w['manifests_batched']['per_cpu_s']:,} manifests/cpu-s | |",
-        f"| core: scoring (`score_batch`, batches of {c['scoring']['batch_size']}) | {c['scoring']['batch']['manifests_per_s']:,}/s | |",
+        f"| core: scoring (`score_batch`, batches of {c['scoring']['batch_size']}) | {c['scoring']['batch']['manifests_per_cpu_s']:,}/cpu-s | ≥ 50,000 on one core |",
     ]
     if plot_name:
         lines += ["", f"![throughput and latency]({plot_name})"]

@@ -5,7 +5,7 @@
 alone (enrichment and Kafka are measured by the pipeline benchmark).
 
 >>> report = run_scoring_bench(20_000)  # doctest: +SKIP
->>> report["batch"]["manifests_per_s"] > 50_000  # doctest: +SKIP
+>>> report["batch"]["manifests_per_cpu_s"] > 50_000  # doctest: +SKIP
 True
 """
 
@@ -94,14 +94,23 @@ def synthetic_batch(n: int, seed: int = 7, now: datetime | None = None) -> list[
 
 
 def run_scoring_bench(
-    n: int = 50_000, batch_size: int = 2000, single: int = 300, other_sizes: tuple[int, ...] = (10_000,)
+    n: int = 50_000,
+    batch_size: int = 2000,
+    single: int = 300,
+    other_sizes: tuple[int, ...] = (10_000,),
+    passes: int = 3,
 ) -> dict[str, Any]:
     """Measure the scoring core. ``batch``: the vectorised path in batches of
     ``batch_size`` (the worker's default); ``by_batch_size``: the same at
     ``other_sizes``; ``per_manifest``: the same function called with one manifest at a
     time (``single`` of them), the loop-per-record baseline. Rates are per wall second
     and per CPU second of this process: on a shared machine the CPU figure is the one-core
-    rate, the wall figure also counts time the process waited for a core."""
+    rate, the wall figure also counts time the process waited for a core.
+
+    Each batched figure is the fastest of ``passes`` passes over the same data (as
+    ``timeit`` reports its best repeat): on a machine shared with other work a pass is
+    only ever slowed down by it, never sped up. Every pass's CPU rate is kept in
+    ``cpu_rates_of_passes``."""
     ruleset = Ruleset.load(DEFAULT_RULESET)
     reference = ScoringReference.load()
     try:
@@ -133,15 +142,20 @@ def run_scoring_bench(
             "manifests_per_cpu_s": round(count / cpu) if cpu else 0,
         }
 
-    batched = measure([data[i : i + batch_size] for i in range(0, n, batch_size)])
-    by_size = {
-        str(size): measure([data[i : i + size] for i in range(0, n, size)]) for size in other_sizes
-    }
+    def fastest(size: int) -> dict[str, Any]:
+        chunks = [data[i : i + size] for i in range(0, n, size)]
+        runs = [measure(chunks) for _ in range(max(1, passes))]
+        best = min(runs, key=lambda r: r["cpu_s"])
+        return {**best, "cpu_rates_of_passes": [r["manifests_per_cpu_s"] for r in runs]}
+
+    batched = fastest(batch_size)
+    by_size = {str(size): fastest(size) for size in other_sizes}
     per_one = measure([[em] for em in data[:single]])
     gc.unfreeze()
     return {
         "n": n,
         "batch_size": batch_size,
+        "passes": passes,
         "batch": batched,
         "by_batch_size": {str(batch_size): batched, **by_size},
         "per_manifest": per_one,
