@@ -17,7 +17,6 @@ reasons and evidence, rule by rule, so each result lists its hits in rule order.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -55,8 +54,8 @@ def _sanctions_list(list_id: str, prefixes: list[str]) -> bool:
     return not prefixes or any(list_id.startswith(p) for p in prefixes)
 
 
-def _rows(df: pl.DataFrame | None) -> Iterator[dict[str, Any]]:
-    return df.iter_rows(named=True) if df is not None and df.height else iter(())
+def _rows(df: pl.DataFrame | None) -> list[dict[str, Any]]:
+    return df.rows(named=True) if df is not None and df.height else []
 
 
 # ------------------------------------------------------------------ compiled plan
@@ -302,6 +301,14 @@ class _Fired:
     hub_rows: pl.DataFrame | None = None  # i, country: manifests with dual-use goods via a diversion hub
     odd_hubs: pl.DataFrame | None = None  # i, port: transshipment hubs not usual for the lane
 
+    # the flagged rows as dicts, made once: several rules walk them
+    line_rows: list[dict[str, Any]] = field(init=False)
+    manifest_rows: list[dict[str, Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.line_rows = _rows(self.lines)
+        self.manifest_rows = _rows(self.manifests)
+
 
 def _run_queries(frames: BatchFrames, plan: _Plan, ruleset: Ruleset, reference: ScoringReference) -> _Fired:
     rules = ruleset.rules
@@ -444,7 +451,7 @@ def score_batch(
     _route_anomaly(frames, fired, ruleset, add)
     _weight_anomaly(frames, fired, ruleset, add)
     _criteria(fired, ruleset, add)
-    rfi = {row["i"] for row in _rows(fired.lines) if row.get("f_rfi")}
+    rfi = {row["i"] for row in fired.line_rows if row.get("f_rfi")}
 
     spec = ruleset.spec
     yellow = spec.lanes.thresholds.get("YELLOW", 35.0)
@@ -517,7 +524,7 @@ def _watchlist(frames: BatchFrames, fired: _Fired, ruleset: Ruleset, add: AddHit
     rule = ruleset.rules.active("WATCHLIST_PARTY")
     if rule is None:
         return
-    for row in _rows(fired.manifests):
+    for row in fired.manifest_rows:
         if not row["watched"]:
             continue
         i = row["i"]
@@ -572,7 +579,7 @@ def _dual_use(fired: _Fired, plan: _Plan, ruleset: Ruleset, add: AddHit) -> None
         return
     first: dict[int, dict[str, Any]] = {}
     count: dict[int, int] = {}
-    for row in _rows(fired.lines):
+    for row in fired.line_rows:
         if row["f_dual_use"]:
             i = row["i"]
             first.setdefault(i, row)
@@ -597,7 +604,7 @@ def _undervaluation(fired: _Fired, ruleset: Ruleset, add: AddHit) -> None:
     if rule is None or fired.lines is None or "f_under" not in fired.lines.columns:
         return
     worst: dict[int, dict[str, Any]] = {}  # the line furthest below its benchmark
-    for row in _rows(fired.lines):
+    for row in fired.line_rows:
         if row["f_under"]:
             i = row["i"]
             if i not in worst or row["z"] < worst[i]["z"]:
@@ -746,7 +753,7 @@ def _manifest_rules(frames: BatchFrames, fired: _Fired, ruleset: Ruleset, add: A
     implausible (WEIGHT_ANOMALY writes that hit)."""
     rules = ruleset.rules
     lf_rule, la_rule = rules.active("LATE_FILING"), rules.active("LATE_AMENDMENT")
-    for row in _rows(fired.manifests):
+    for row in fired.manifest_rows:
         i, mode = row["i"], row["mode"]
         if lf_rule is not None and (row["late_dep"] or row["late_arr"]):
             lead, req = row["first_filed_lead_h"], row["nd"]
@@ -776,7 +783,7 @@ def _route_anomaly(frames: BatchFrames, fired: _Fired, ruleset: Ruleset, add: Ad
         return
     via: dict[int, list[str]] = {}
     if fired.hub_rows is not None and fired.hub_rows.height:
-        dual_use = {row["i"] for row in _rows(fired.lines) if row.get("f_dual_use")}
+        dual_use = {row["i"] for row in fired.line_rows if row.get("f_dual_use")}
         for i, c in fired.hub_rows.iter_rows():
             if i in dual_use:
                 via.setdefault(i, []).append(c)
@@ -786,7 +793,7 @@ def _route_anomaly(frames: BatchFrames, fired: _Fired, ruleset: Ruleset, add: Ad
         for i, port in fired.odd_hubs.iter_rows():
             odd.setdefault(i, []).append(port)
         odd = {i: ps for i, ps in odd.items() if len(ps) >= rule.min_unusual_hubs}
-    circuitous = {row["i"] for row in _rows(fired.manifests) if row["circuitous"]}
+    circuitous = {row["i"] for row in fired.manifest_rows if row["circuitous"]}
     facts = frames.facts
     unusual = {i for i, f in enumerate(facts) if f.route_unusual is not None}
     targets = sorted(unusual | circuitous | via.keys() | odd.keys())
@@ -817,7 +824,7 @@ def _weight_anomaly(frames: BatchFrames, fired: _Fired, ruleset: Ruleset, add: A
     if rule is None:
         return
     per_line: dict[int, tuple[int, float]] = {}
-    for row in _rows(fired.lines):
+    for row in fired.line_rows:
         if row["f_kpp"] and row["i"] not in per_line:
             per_line[row["i"]] = (row["line"], row["gross_weight_kg"] / row["packages"])
     per_box = frames.odd_boxes  # found by _manifest_rules
@@ -839,7 +846,7 @@ def _criteria(fired: _Fired, ruleset: Ruleset, add: AddHit) -> None:
     first such line is the evidence)."""
     if not ruleset.criteria_exprs or fired.lines is None:
         return
-    rows = list(_rows(fired.lines))
+    rows = fired.line_rows
     for k, (crit, _) in enumerate(ruleset.criteria_exprs):
         flag = f"f_c{k}"
         seen: set[int] = set()
