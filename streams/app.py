@@ -13,6 +13,8 @@ import contextlib
 import logging
 import os
 import signal
+import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +41,17 @@ from streams.scoring import RulesetWatcher
 from streams.screening import ScreeningContext
 
 log = logging.getLogger("cargowatch.worker")
+
+WATCHDOG_EXIT_GRACE_S = 15.0
+"""After the watchdog's SIGTERM, how long the clean shutdown may take before the process
+is ended anyway (the SIGTERM path itself needs under 10 s when nothing is stuck)."""
+
+
+def _exit_now(code: int) -> None:
+    log.error("watchdog: clean shutdown did not finish in %.0f s; exiting with %d", WATCHDOG_EXIT_GRACE_S, code)
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _count_entries(index) -> None:
@@ -228,6 +241,12 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
                     # Worker (and so the process) running; SIGTERM takes the same clean
                     # shutdown path as a supervisor's stop, and the CLI exits with 3.
                     os.kill(os.getpid(), signal.SIGTERM)
+                    # The clean path can itself hang on what stalled (a batch that never
+                    # finishes screening is waited for before the partitions are given
+                    # up): a timer thread, independent of the event loop, ends it.
+                    timer = threading.Timer(WATCHDOG_EXIT_GRACE_S, _exit_now, args=(3,))
+                    timer.daemon = True
+                    timer.start()
                     return
 
     app.service(ScreeningService)
