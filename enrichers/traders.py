@@ -397,11 +397,15 @@ class TraderHistory:
     max_keys: int = 32
     max_manifests: int = 500_000
     origin: str = ""
+    # own deltas kept until the table holds them; beyond this (the fold stopped or far
+    # behind) the oldest traders' are dropped: their snapshots fall back to the table's
+    max_pending: int = 200_000
 
     def __post_init__(self) -> None:
         self._traders: dict[str, TraderState] = {}  # what scoring reads
         self._table: dict[str, TraderState] = {}  # replica of the table (with an origin)
         self._pending: dict[str, list[TraderDelta]] = {}  # own deltas the table does not hold yet
+        self._pending_count = 0
         self._outbox: list[TraderDelta] = []
         self._manifests: dict[str, list[str]] = {}
         self._decisions: dict[str, None] = {}
@@ -497,6 +501,11 @@ class TraderHistory:
                 pending = self._pending
                 for d in deltas:
                     pending.setdefault(d.trader_id, []).append(d)
+                self._pending_count += len(deltas)
+                if self._pending_count > self.max_pending:
+                    # dicts keep insertion order: the traders pending longest go first
+                    for tid in list(pending)[: max(1, len(pending) // 10)]:
+                        self._pending_count -= len(pending.pop(tid))
                 self._outbox.extend(deltas)
             for d in deltas:
                 st = traders.get(d.trader_id)
@@ -524,7 +533,9 @@ class TraderHistory:
         pending = self._pending.get(trader_id)
         if pending and state is not None:
             held = state.applied.get(self.origin, -1)
+            before = len(pending)
             pending = [d for d in pending if d.seq > held]
+            self._pending_count -= before - len(pending)
             if pending:
                 self._pending[trader_id] = pending
             else:
@@ -540,7 +551,7 @@ class TraderHistory:
     @property
     def unconfirmed(self) -> int:
         """Own deltas the table does not hold yet (emitted, or lost with an aborted batch)."""
-        return sum(len(v) for v in self._pending.values())
+        return self._pending_count
 
     def _remember(self, manifest_id: str, ids: list[str]) -> None:
         self._manifests[manifest_id] = ids

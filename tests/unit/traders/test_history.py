@@ -113,6 +113,16 @@ def test_own_deltas_count_until_the_table_holds_them():
     assert h.unconfirmed == 2  # CN1's deltas are still pending
 
 
+def test_pending_deltas_stay_bounded():
+    h = TraderHistory(origin="w1", max_pending=20)
+    for k in range(30):
+        party = {"role": "CONSIGNEE", "name": "Acme", "address": {"city": "Hamburg", "country": "DE"}, "identifier": f"T{k}"}
+        h.observe([manifest(manifest_id=f"M{k}", parties=[party])], NOW)
+    assert 0 < h.unconfirmed <= 20
+    assert h.unconfirmed == sum(len(v) for v in h._pending.values())
+    assert h.snapshot("T29").shipments == 1  # what the worker learned still counts
+
+
 def test_standalone_history_queues_nothing():
     h = TraderHistory()
     h.observe([manifest(manifest_id="A")], NOW)
