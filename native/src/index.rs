@@ -36,22 +36,11 @@ pub struct Tuning {
     pub variant_cache_size: usize,
 }
 
-enum Postings<'a> {
-    Slice(&'a [u32]),
-    Shared(Arc<[u32]>),
-}
-
-impl Postings<'_> {
-    fn as_slice(&self) -> &[u32] {
-        match self {
-            Postings::Slice(s) => s,
-            Postings::Shared(a) => a,
-        }
-    }
-}
-
+/// One blocking key of a query and its weight: the names in any of its lists (a query
+/// token's variants are one chunk of several vocabulary lists; a name in two of them
+/// counts once — it gets the chunk's bit once).
 struct Chunk<'a> {
-    postings: Postings<'a>,
+    lists: Vec<&'a [u32]>,
     weight: f64,
     opening: bool,
 }
@@ -107,47 +96,8 @@ fn shared_weight(chunks: &[Chunk], mut bits: u64) -> f64 {
 
 #[derive(Default)]
 struct State {
-    variants: HashMap<(Vec<u8>, bool), Option<Arc<[u32]>>>,
+    variants: HashMap<(Vec<u8>, bool), Arc<[u32]>>, // query token -> vocabulary ids
     scratch: Scratch,
-    union: Vec<u64>, // one bit a name, all clear between uses
-}
-
-/// The sorted union of sorted position lists: small ones merged by sorting, large ones
-/// through a bitmap of the names (setting bits and reading them back in order costs far
-/// less than sorting tens of thousands of positions).
-fn union_of(lists: &[&[u32]], bits: &mut Vec<u64>, n: usize) -> Vec<u32> {
-    let total: usize = lists.iter().map(|l| l.len()).sum();
-    if total < 512 {
-        let mut all: Vec<u32> = Vec::with_capacity(total);
-        for l in lists {
-            all.extend_from_slice(l);
-        }
-        all.sort_unstable();
-        all.dedup();
-        return all;
-    }
-    if bits.len() != n / 64 + 1 {
-        *bits = vec![0; n / 64 + 1];
-    }
-    let (mut lo, mut hi) = (usize::MAX, 0usize);
-    for l in lists {
-        if let (Some(&a), Some(&b)) = (l.first(), l.last()) {
-            lo = lo.min(a as usize / 64);
-            hi = hi.max(b as usize / 64);
-        }
-        for &p in *l {
-            bits[p as usize / 64] |= 1u64 << (p % 64);
-        }
-    }
-    let mut out: Vec<u32> = Vec::with_capacity(total);
-    for (w, word) in bits.iter_mut().enumerate().take(hi + 1).skip(lo) {
-        let mut b = std::mem::take(word);
-        while b != 0 {
-            out.push((w * 64) as u32 + b.trailing_zeros());
-            b &= b - 1;
-        }
-    }
-    out
 }
 
 pub struct Index {
@@ -446,25 +396,19 @@ impl Index {
         out
     }
 
-    fn variant_postings(&self, state: &mut State, token: &[u8], abjad: bool) -> Option<Arc<[u32]>> {
+    /// [`Self::token_variants`], memoised per query token: traffic repeats first names,
+    /// surnames and trade words far more than whole names.
+    fn variant_ids(&self, state: &mut State, token: &[u8], abjad: bool) -> Arc<[u32]> {
         let key = (token.to_vec(), abjad);
         if let Some(hit) = state.variants.get(&key) {
             return hit.clone();
         }
-        let tids = self.token_variants(token, abjad);
-        let arr: Option<Arc<[u32]>> = match tids.len() {
-            0 => None,
-            1 => Some(Arc::from(self.vocab.values_of(tids[0]))),
-            _ => {
-                let lists: Vec<&[u32]> = tids.iter().map(|&t| self.vocab.values_of(t)).collect();
-                Some(Arc::from(union_of(&lists, &mut state.union, self.n)))
-            }
-        };
+        let tids: Arc<[u32]> = Arc::from(self.token_variants(token, abjad));
         if state.variants.len() >= self.tuning.variant_cache_size {
             state.variants.clear();
         }
-        state.variants.insert(key, arr.clone());
-        arr
+        state.variants.insert(key, tids.clone());
+        tids
     }
 
     fn blocking_chunks<'a>(&'a self, state: &mut State, q: &Query, min_share: f64) -> (f64, Vec<Chunk<'a>>) {
@@ -484,13 +428,13 @@ impl Index {
         let wmap = |t: &[u8]| weighted.iter().find(|(x, _)| *x == t).unwrap().1;
         if !q.joined.is_empty() {
             if let Some(hit) = self.joined.get(&q.joined) {
-                chunks.push(Chunk { postings: Postings::Slice(hit), weight: total, opening: true });
+                chunks.push(Chunk { lists: vec![hit], weight: total, opening: true });
             }
         }
         for w in toks.windows(2) {
             if let Some(t) = self.vocab.id(&[w[0].as_slice(), w[1].as_slice()].concat()) {
                 chunks.push(Chunk {
-                    postings: Postings::Slice(self.vocab.values_of(t)),
+                    lists: vec![self.vocab.values_of(t)],
                     weight: wmap(&w[0]) + wmap(&w[1]),
                     opening: true,
                 });
@@ -499,7 +443,7 @@ impl Index {
         for &(tok, w) in &weighted {
             if tok.len() >= self.tuning.min_fuzzy_len {
                 if let Some(hit) = self.joined.get(tok) {
-                    chunks.push(Chunk { postings: Postings::Slice(hit), weight: w, opening: true });
+                    chunks.push(Chunk { lists: vec![hit], weight: w, opening: true });
                 }
             }
         }
@@ -511,8 +455,10 @@ impl Index {
             if tok.len() == 1 && !is_digits(tok) {
                 continue;
             }
-            if let Some(arr) = self.variant_postings(state, tok, q.abjad) {
-                chunks.push(Chunk { postings: Postings::Shared(arr), weight: w, opening });
+            let tids = self.variant_ids(state, tok, q.abjad);
+            if !tids.is_empty() {
+                let lists = tids.iter().map(|&t| self.vocab.values_of(t)).collect();
+                chunks.push(Chunk { lists, weight: w, opening });
             }
         }
         (total, chunks)
@@ -567,36 +513,42 @@ impl Index {
             *sc = Scratch { mask: vec![0; self.n], touched: Vec::new() };
         }
         for (b, c) in chunks.iter().enumerate() {
-            let (bit, postings) = (1u64 << b, c.postings.as_slice());
+            let bit = 1u64 << b;
             if c.opening {
-                for (i, &pos) in postings.iter().enumerate() {
-                    if let Some(&ahead) = postings.get(i + AHEAD) {
-                        prefetch(&sc.mask[ahead as usize]);
+                for postings in &c.lists {
+                    for (i, &pos) in postings.iter().enumerate() {
+                        if let Some(&ahead) = postings.get(i + AHEAD) {
+                            prefetch(&sc.mask[ahead as usize]);
+                        }
+                        let m = &mut sc.mask[pos as usize];
+                        if *m == 0 {
+                            sc.touched.push(pos);
+                        }
+                        *m |= bit;
                     }
-                    let m = &mut sc.mask[pos as usize];
-                    if *m == 0 {
-                        sc.touched.push(pos);
-                    }
-                    *m |= bit;
                 }
                 continue;
             }
-            // fewer names found than the chunk holds: look them up in its sorted postings
+            // fewer names found than the chunk holds: look them up in its sorted lists
             let found = sc.touched.len();
-            if found * (usize::BITS - postings.len().leading_zeros()) as usize <= postings.len() {
+            let walk: usize = c.lists.iter().map(|l| l.len()).sum();
+            let search: usize = c.lists.iter().map(|l| (usize::BITS - l.len().leading_zeros()) as usize).sum();
+            if found * search <= walk {
                 for &pos in &sc.touched {
-                    if postings.binary_search(&pos).is_ok() {
+                    if c.lists.iter().any(|l| l.binary_search(&pos).is_ok()) {
                         sc.mask[pos as usize] |= bit;
                     }
                 }
             } else {
-                for (i, &pos) in postings.iter().enumerate() {
-                    if let Some(&ahead) = postings.get(i + AHEAD) {
-                        prefetch(&sc.mask[ahead as usize]);
-                    }
-                    let m = &mut sc.mask[pos as usize];
-                    if *m != 0 {
-                        *m |= bit;
+                for postings in &c.lists {
+                    for (i, &pos) in postings.iter().enumerate() {
+                        if let Some(&ahead) = postings.get(i + AHEAD) {
+                            prefetch(&sc.mask[ahead as usize]);
+                        }
+                        let m = &mut sc.mask[pos as usize];
+                        if *m != 0 {
+                            *m |= bit;
+                        }
                     }
                 }
             }
@@ -618,14 +570,18 @@ impl Index {
 
     /// [`Self::shared_by_mask`] for a query with more chunks than mask bits (22+ words).
     fn shared_slow(&self, chunks: &[Chunk]) -> Vec<(u32, f64)> {
-        let mut seqs: HashMap<u32, Vec<f64>> = HashMap::new();
+        let mut seqs: HashMap<u32, (Vec<f64>, usize)> = HashMap::new(); // weights, last chunk
         let mut order: Vec<u32> = Vec::new();
-        for c in chunks {
-            for &pos in c.postings.as_slice() {
+        for (b, c) in chunks.iter().enumerate() {
+            for &pos in c.lists.iter().flat_map(|l| l.iter()) {
                 match seqs.get_mut(&pos) {
-                    Some(seq) => seq.push(c.weight),
+                    Some((_, last)) if *last == b => {}
+                    Some((seq, last)) => {
+                        seq.push(c.weight);
+                        *last = b;
+                    }
                     None if c.opening => {
-                        seqs.insert(pos, vec![c.weight]);
+                        seqs.insert(pos, (vec![c.weight], b));
                         order.push(pos);
                     }
                     None => {}
@@ -635,7 +591,7 @@ impl Index {
         order
             .into_iter()
             .map(|pos| {
-                let seq = &seqs[&pos];
+                let seq = &seqs[&pos].0;
                 let shared = match seq.len() {
                     1 => seq[0],
                     2..=8 => seq[0] + seq[2..].iter().fold(seq[1], |acc, &w| acc + w),
@@ -796,20 +752,6 @@ mod tests {
     }
 
     #[test]
-    fn union_by_bitmap_is_the_sorted_union() {
-        let a: Vec<u32> = (0..3000).map(|i| i * 7 % 5003).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        let b: Vec<u32> = (0..900).map(|i| i * 5 + 3).collect();
-        let c: Vec<u32> = vec![1, 4, 5003];
-        let mut bits = Vec::new();
-        let got = union_of(&[&a, &b, &c], &mut bits, 5004);
-        let want: Vec<u32> =
-            a.iter().chain(&b).chain(&c).copied().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        assert_eq!(got, want);
-        assert!(bits.iter().all(|&w| w == 0));
-        assert_eq!(union_of(&[&c, &c[..2]], &mut bits, 5004), c);
-    }
-
-    #[test]
     fn mask_and_slow_paths_find_the_same_shared_weights() {
         let words = ["al", "muhammad", "mohammed", "ali", "hassan", "trading", "company", "khan", "nasser", "abu"];
         let mut names: Vec<Query> = (0..400)
@@ -821,13 +763,19 @@ mod tests {
             .collect();
         names.push(name("zanzibar al"));
         names.push(name("qorvex muhammad ali"));
+        names.push(name("muhammad mohammed ali"));
         let tuning = Tuning { min_fuzzy_len: 4, min_double_edit_len: 7, variant_cache_size: 100 };
         let index = Index::build(&names, params(), tuning);
         let mut state = State::default();
-        let mut closing = 0;
-        for q in ["zanzibar al ali", "qorvex muhammad al ali", "mohamed al hasan trading company", "abu khan nasser al ali"] {
+        let (mut closing, mut shared_lists) = (0, 0);
+        for q in ["mohammad ali", "zanzibar al ali", "qorvex muhammad al ali", "mohamed al hasan trading company", "abu khan nasser al ali"] {
             let (_, chunks) = index.blocking_chunks(&mut state, &name(q), 0.3);
             closing += chunks.iter().filter(|c| !c.opening).count();
+            // a token's variants: several lists in one chunk, names in more than one
+            shared_lists += chunks
+                .iter()
+                .filter(|c| c.lists.len() > 1 && c.lists[0].iter().any(|p| c.lists[1].contains(p)))
+                .count();
             let mut fast = index.shared_by_mask(&mut state.scratch, &chunks);
             let mut slow = index.shared_slow(&chunks);
             fast.sort_by_key(|x| x.0);
@@ -835,6 +783,6 @@ mod tests {
             assert!(!fast.is_empty());
             assert_eq!(fast, slow, "{q}");
         }
-        assert!(closing > 0);
+        assert!(closing > 0 && shared_lists > 0);
     }
 }
