@@ -5,6 +5,7 @@ from the table: PRIOR_FINDINGS fires, NEW_TRADER does not."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 import msgspec
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 
 from cargowatch.generator import GeneratorConfig, RiskRates, generate
 from cargowatch.ingest import frame_line
@@ -25,7 +27,7 @@ from schemas.codec import Codec
 from schemas.model import Decision
 
 sys.path.insert(0, str(Path(__file__).parent / "faults"))
-from fault_harness import Worker  # noqa: E402
+from fault_harness import Worker, group_members  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -148,3 +150,39 @@ async def test_history_survives_a_restart_and_feeds_new_trader_and_prior_finding
     finally:
         worker.stop()
 
+
+
+async def test_every_worker_scores_from_the_history_another_worker_learned(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Filings are spread over the workers by manifest id, not by trader: a trader's next
+    filing may land on a worker that never saw it, which learns it from the table."""
+    settings = settings.replace(reference_wait_s=60.0)
+    await ensure_topics(settings)
+    (tmp_path / "logs").mkdir()
+    filings = _filings(settings, 40, seed=43)
+    first, rest = filings[0], filings[1:]
+    # later filings in every partition of manifests.raw, so every worker gets some
+    parts = settings.topic_partitions
+    by_partition: dict[int, list] = {}
+    for f in rest:
+        by_partition.setdefault((murmur2(f[0]) & 0x7FFFFFFF) % parts, []).append(f)
+    assert len(by_partition) == parts
+    later = [f for group in by_partition.values() for f in group[:3]]
+    workers = [Worker(settings, tmp_path / "logs", name=n).start() for n in ("a", "b")]
+    try:
+        deadline = time.monotonic() + 180
+        while (await group_members(settings, settings.consumer_group))[1] != 2:
+            assert time.monotonic() < deadline, "\n".join(w.log_tail() for w in workers)
+            await asyncio.sleep(1)
+        await _send(settings, settings.topics.raw, [first[:2]])
+        got = await _results(settings, {first[2]}, workers[0])
+        assert "NEW_TRADER" in _rules(got[first[2]])
+        await _table_state(settings, CONSIGNEE, lambda s: s.shipments == 1, workers[0])
+        await _send(settings, settings.topics.raw, [(k, v) for k, v, _ in later])
+        got = await _results(settings, {m for _, _, m in later}, workers[0])
+        new = [m for _, _, m in later if "NEW_TRADER" in _rules(got[m])]
+        assert not new, (new, [w.log_tail() for w in workers])
+    finally:
+        for w in workers:
+            w.stop()
