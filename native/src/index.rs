@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::indel::{ratio_with_cutoff, Pattern};
-use crate::keys::{KeyTable, KeyTableBuilder};
+use crate::keys::{hash_bytes, KeyTable, KeyTableBuilder};
 use crate::scoring::{can_reach, is_alpha, is_digits, score_names, similarity_matrix, skeleton, Name, Params};
 
 /// A normalised name handed over from Python (`NormalizedName` fields).
@@ -354,35 +354,48 @@ impl Index {
             if let Some(hit) = self.deletes.get(token) {
                 out.extend_from_slice(hit);
             }
-            let mut d: Vec<u8> = Vec::with_capacity(len);
+            // every distinct deletion string into one buffer with its hash, the filters'
+            // cache lines asked for, then the lookups (first deletions: the vocabulary
+            // and the deletion keys; second deletions: the deletion keys)
             let double = len >= self.tuning.min_double_edit_len;
+            let mut buf: Vec<u8> = Vec::new();
+            let mut keys: Vec<(usize, usize, u64, bool)> = Vec::new(); // start, end, hash, first
+            let mut push = |buf: &mut Vec<u8>, parts: &[&[u8]], first: bool| {
+                let start = buf.len();
+                for p in parts {
+                    buf.extend_from_slice(p);
+                }
+                let h = hash_bytes(&buf[start..]);
+                self.deletes.prefetch(h);
+                if first {
+                    self.vocab.prefetch(h);
+                }
+                keys.push((start, buf.len(), h, first));
+            };
             for i in 0..len {
                 if i > 0 && token[i] == token[i - 1] {
                     continue;
                 }
-                d.clear();
-                d.extend_from_slice(&token[..i]);
-                d.extend_from_slice(&token[i + 1..]);
-                if let Some(t) = self.vocab.id(&d) {
-                    out.push(t);
-                }
-                if let Some(hit) = self.deletes.get(&d) {
-                    out.extend_from_slice(hit);
-                }
+                push(&mut buf, &[&token[..i], &token[i + 1..]], true);
                 if double {
                     // second deletions after the first one's position: every pair once
                     for j in i + 1..len {
                         if j > i + 1 && token[j] == token[j - 1] {
                             continue;
                         }
-                        d.clear();
-                        d.extend_from_slice(&token[..i]);
-                        d.extend_from_slice(&token[i + 1..j]);
-                        d.extend_from_slice(&token[j + 1..]);
-                        if let Some(hit) = self.deletes.get(&d) {
-                            out.extend_from_slice(hit);
-                        }
+                        push(&mut buf, &[&token[..i], &token[i + 1..j], &token[j + 1..]], false);
                     }
+                }
+            }
+            for &(start, end, h, first) in &keys {
+                let d = &buf[start..end];
+                if first {
+                    if let Some(t) = self.vocab.id_hashed(d, h) {
+                        out.push(t);
+                    }
+                }
+                if let Some(hit) = self.deletes.get_hashed(d, h) {
+                    out.extend_from_slice(hit);
                 }
             }
         }
