@@ -60,6 +60,8 @@ _ROMAN = {
     "xi": "11",
     "xii": "12",
 }
+_NUMBER_LIKE = frozenset(_NUMBER_WORDS) | frozenset(_ROMAN)
+_DROPPED = STOP_WORDS | HONORIFICS
 _ORDINAL = re.compile(r"^(\d+)(st|nd|rd|th)$")
 _ABBREVIATIONS = {
     "intl": "international",
@@ -241,18 +243,19 @@ class Normalizer:
         else:
             script = "abjad" if _ABJAD.search(name) else ("cjk" if _CJK.search(name) else "latin")
         words = list(_word_tokens(fold(name)))
-        all_words = [w for w in words if w not in STOP_WORDS and w not in HONORIFICS]
+        all_words = [w for w in words if w not in _DROPPED]
         forms: list[str] = []
         # Legal forms: short ones ("co", "sa", "ag") only at either end of the name, where
         # they stand; long or multi-word ones ("joint stock company") anywhere.
         tail: list[str] = []
-        while len(words) > 1:
+        by_first, by_last = self._by_first, self._by_last
+        while len(words) > 1 and words[-1] in by_last:
             size, generic = self._form_at(words, len(words), ending=True)
             if not size:
                 break
             tail.insert(0, generic)
             del words[len(words) - size :]
-        while len(words) > 1:
+        while len(words) > 1 and words[0] in by_first:
             size, generic = self._form_at(words, 0, ending=False)
             if not size:
                 break
@@ -261,7 +264,6 @@ class Normalizer:
         tokens: list[str] = []
         numbers: list[str] = []
         i = 0
-        by_first = self._by_first
         while i < len(words):
             # most words start no legal form: one lookup passes them over
             size, generic = (
@@ -275,9 +277,9 @@ class Normalizer:
                 continue
             tok = words[i]
             i += 1
-            if tok in STOP_WORDS or tok in HONORIFICS:
+            if tok in _DROPPED:
                 continue
-            num = _number(tok)
+            num = _number(tok) if tok[0].isdigit() or tok in _NUMBER_LIKE else None
             if num is not None:
                 numbers.append(num)
             tokens.append(num or tok)
