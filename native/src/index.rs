@@ -116,6 +116,7 @@ pub struct Index {
     joined_arena: Vec<u8>,
     key_off: Vec<u32>,
     key_arena: Vec<u8>, // words sorted, for the whole-name ranking
+    key_letters: Vec<Letters>,
     name_weight: Vec<f32>,
     vocab: KeyTable, // token -> name positions (sorted, unique)
     tok_weight: Vec<f64>,
@@ -130,6 +131,45 @@ fn push_range(off: &mut Vec<u32>, ids: &mut Vec<u32>, table: &mut KeyTableBuilde
         ids.push(table.intern(it));
     }
     off.push(ids.len() as u32);
+}
+
+/// Letters counted per group in a name's sorted key (16 groups, one byte each): the
+/// common subsequence of two keys has at most `min` of each group's counts, so the sum
+/// of minima bounds the whole-name ratio without reading the key.
+type Letters = [u8; 16];
+
+const fn letter_groups() -> [u8; 256] {
+    let mut g = [15u8; 256];
+    let groups: [&[u8]; 15] =
+        [b"a", b"e", b"i", b"o", b"u", b"n", b"r", b"s", b"l", b"t", b"h", b"m", b"dbp", b"kgcqj", b"ywvfzx"];
+    let mut i = 0;
+    while i < 15 {
+        let mut j = 0;
+        while j < groups[i].len() {
+            g[groups[i][j] as usize] = i as u8;
+            j += 1;
+        }
+        i += 1;
+    }
+    g
+}
+
+const LETTER_GROUP: [u8; 256] = letter_groups();
+
+fn letters(key: &[u8]) -> Letters {
+    if key.len() >= 255 {
+        return [255; 16]; // counts would saturate: bound by the other side alone
+    }
+    let mut c = [0u8; 16];
+    for &b in key {
+        c[LETTER_GROUP[b as usize] as usize] += 1;
+    }
+    c
+}
+
+/// At most this many characters in common between two keys with these letter counts.
+fn common_letters(a: &Letters, b: &Letters) -> usize {
+    a.iter().zip(b).map(|(&x, &y)| x.min(y) as usize).sum()
 }
 
 fn sorted_key(tokens: &[&[u8]]) -> Vec<u8> {
@@ -245,6 +285,8 @@ impl Index {
         let tok_weight: Vec<f64> = (0..vocab.len() as u32)
             .map(|t| weight_of(vocab.values_of(t).len(), n, vocab.key(t).len()))
             .collect();
+        let key_letters: Vec<Letters> =
+            (0..n).map(|i| letters(&key_arena[key_off[i] as usize..key_off[i + 1] as usize])).collect();
         let name_weight: Vec<f32> = (0..n)
             .map(|i| {
                 let s = tok_ids[tok_off[i] as usize..tok_off[i + 1] as usize]
@@ -282,6 +324,7 @@ impl Index {
             joined_arena,
             key_off,
             key_arena,
+            key_letters,
             name_weight,
             vocab,
             tok_weight,
@@ -631,6 +674,7 @@ impl Index {
         let key = sorted_key(&toks);
         let pat = Pattern::new(&key);
         let lq = key.len();
+        let q_letters = letters(&key);
         // the best `max_candidates` by (score desc, rank asc), as rapidfuzz's extract
         // orders them; once full, a name whose length alone keeps it at or below the
         // last kept score cannot enter (it would lose the tie on rank)
@@ -642,6 +686,7 @@ impl Index {
             // ahead and the key bytes one stride ahead
             if let Some(&far) = blocked.get(i + 2 * AHEAD) {
                 prefetch(&self.key_off[far as usize]);
+                prefetch(&self.key_letters[far as usize]);
             }
             if let Some(&near) = blocked.get(i + AHEAD) {
                 prefetch(&self.key_arena[(self.key_off[near as usize] as usize).min(self.key_arena.len() - 1)]);
@@ -656,11 +701,13 @@ impl Index {
             if k == 0 {
                 continue;
             }
-            if scored.len() == k {
-                let ub = 200.0 * (l.min(lq) as f64) / ((l + lq) as f64);
-                if ub < scored[k - 1].0 - 1e-9 {
-                    continue;
-                }
+            // no LCS for a name whose letter counts keep it below the cutoff, or (once
+            // the best are full) at or below the last kept score
+            let common = common_letters(&q_letters, &self.key_letters[pos as usize]).min(l.min(lq));
+            let ub = 200.0 * (common as f64) / ((l + lq) as f64);
+            let floor = if scored.len() == k { scored[k - 1].0.max(lim.cutoff) } else { lim.cutoff };
+            if ub < floor - 1e-9 {
+                continue;
             }
             let s = ratio_with_cutoff(&pat, key_b, lim.cutoff);
             if s < lim.cutoff {
@@ -736,6 +783,7 @@ impl Index {
             + v(self.joined_off.capacity() + self.key_off.capacity() + self.name_weight.capacity())
             + self.joined_arena.capacity()
             + self.key_arena.capacity()
+            + 16 * self.key_letters.capacity()
             + self.abjad.capacity()
             + 8 * self.tok_weight.capacity()
             + self.words.bytes()
@@ -762,6 +810,20 @@ mod tests {
 
     fn params() -> Params {
         Params::from_slice(&[0.4, 0.15, 0.45, 1.0, 1.5, 0.63, 0.2, 0.08, 0.8, 0.6, 0.9]).unwrap()
+    }
+
+    #[test]
+    fn letter_counts_bound_the_common_subsequence() {
+        let keys: [&[u8]; 6] = [b"al hassan muhammad", b"ahmad al hasan", b"xyz 123", b"", b"zhang longbao", b"li jiadong"];
+        for a in keys {
+            for b in keys {
+                let common = common_letters(&letters(a), &letters(b));
+                assert!(crate::indel::lcs(a, b) <= common.min(a.len().min(b.len())));
+            }
+            assert_eq!(common_letters(&letters(a), &letters(a)), a.len());
+        }
+        let long = vec![b'a'; 300];
+        assert!(common_letters(&letters(&long), &letters(b"aaa")) >= 3);
     }
 
     #[test]
