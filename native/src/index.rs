@@ -355,14 +355,12 @@ impl Index {
             numbers: q.numbers.iter().map(|t| t.as_slice()).collect(),
             abjad: q.abjad,
             joined: &q.joined,
-            compact: q.tokens.concat(),
         }
     }
 
     pub fn indexed_name(&self, pos: usize) -> Name<'_> {
         let ids = &self.tok_ids[self.tok_off[pos] as usize..self.tok_off[pos + 1] as usize];
         let tokens: Vec<&[u8]> = ids.iter().map(|&t| self.vocab.key(t)).collect();
-        let compact = tokens.concat();
         let words = |off: &[u32], ids: &[u32]| -> Vec<&[u8]> {
             ids[off[pos] as usize..off[pos + 1] as usize]
                 .iter()
@@ -376,7 +374,6 @@ impl Index {
             numbers: words(&self.num_off, &self.num_ids),
             abjad: self.abjad[pos],
             joined: &self.joined_arena[self.joined_off[pos] as usize..self.joined_off[pos + 1] as usize],
-            compact,
         }
     }
 

@@ -51,7 +51,6 @@ pub struct Name<'a> {
     pub numbers: Vec<&'a [u8]>,
     pub abjad: bool,
     pub joined: &'a [u8],
-    pub compact: Vec<u8>,
 }
 
 pub fn is_digits(t: &[u8]) -> bool {
@@ -64,24 +63,49 @@ pub fn is_alpha(t: &[u8]) -> bool {
 
 /// `normalize.skeleton`: consonants only, p/v as b/f, runs collapsed.
 pub fn skeleton(token: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; token.len()];
+    let n = skeleton_to(token, &mut out);
+    out.truncate(n);
+    out
+}
+
+/// [`skeleton`] written into `out` (at least `token.len()` long); returns its length.
+fn skeleton_to(token: &[u8], out: &mut [u8]) -> usize {
+    let mut n = 0;
+    let mut push = |c: u8| {
+        if n == 0 || out[n - 1] != c {
+            out[n] = c;
+            n += 1;
+        }
+    };
     let head = matches!(token.first(), Some(b'y') | Some(b'w'));
-    let mut s: Vec<u8> = Vec::with_capacity(token.len());
     if head {
-        s.push(token[0]);
+        push(token[0]);
     }
     for &c in &token[head as usize..] {
         match c {
             b'a' | b'e' | b'i' | b'o' | b'u' | b'y' | b'w' => {}
-            b'p' => s.push(b'b'),
-            b'v' => s.push(b'f'),
-            _ => s.push(c),
+            b'p' => push(b'b'),
+            b'v' => push(b'f'),
+            _ => push(c),
         }
     }
-    if s.is_empty() {
-        return token.iter().take(1).copied().collect();
+    if n == 0 && !token.is_empty() {
+        out[0] = token[0];
+        n = 1;
     }
-    s.dedup();
-    s
+    n
+}
+
+/// `f(skeleton(token))`, the skeleton on the stack for tokens of up to 64 letters.
+fn with_skeleton<R>(token: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+    if token.len() <= 64 {
+        let mut buf = [0u8; 64];
+        let n = skeleton_to(token, &mut buf);
+        f(&buf[..n])
+    } else {
+        f(&skeleton(token))
+    }
 }
 
 /// `scoring.token_similarity`.
@@ -97,18 +121,25 @@ pub fn token_similarity(a: &[u8], b: &[u8], abjad: bool, initial_sim: f64) -> f6
         return 0.0;
     }
     let mut sim = normalized_similarity(a, b);
-    if (0.5..VOWEL_VARIANT_SIM).contains(&sim) && la >= 4 && lb >= 4 && skeleton(a) == skeleton(b)
+    if (0.5..VOWEL_VARIANT_SIM).contains(&sim)
+        && la >= 4
+        && lb >= 4
+        && with_skeleton(a, |sa| with_skeleton(b, |sb| sa == sb))
     {
         sim = VOWEL_VARIANT_SIM;
     }
     if abjad {
-        let (sa, sb) = (skeleton(a), skeleton(b));
-        if !sa.is_empty() && !sb.is_empty() {
-            let credit = if sa.len().min(sb.len()) >= 3 { 0.95 } else { 0.8 };
-            let s = credit * normalized_similarity(&sa, &sb);
-            if s > sim {
-                sim = s;
-            }
+        let by_skeleton = with_skeleton(a, |sa| {
+            with_skeleton(b, |sb| {
+                if sa.is_empty() || sb.is_empty() {
+                    return 0.0;
+                }
+                let credit = if sa.len().min(sb.len()) >= 3 { 0.95 } else { 0.8 };
+                credit * normalized_similarity(sa, sb)
+            })
+        });
+        if by_skeleton > sim {
+            sim = by_skeleton;
         }
     }
     if sim < 1.0 {
@@ -139,10 +170,11 @@ fn disjoint(a: &[&[u8]], b: &[&[u8]]) -> bool {
 }
 
 fn joined_similarity(a: &Name, b: &Name) -> f64 {
-    let mut joined = normalized_similarity(a.joined, b.joined)
-        .max(normalized_similarity(&a.compact, &b.compact));
+    // all tokens run together (`NormalizedName.compact`), built only here: few pairs get here
+    let (ca, cb) = (a.tokens.concat(), b.tokens.concat());
+    let mut joined = normalized_similarity(a.joined, b.joined).max(normalized_similarity(&ca, &cb));
     if a.abjad != b.abjad {
-        let sk = normalized_similarity(&skeleton(&a.compact), &skeleton(&b.compact));
+        let sk = normalized_similarity(&skeleton(&ca), &skeleton(&cb));
         if sk >= 0.95 {
             joined = joined.max(0.95 * sk);
         }
