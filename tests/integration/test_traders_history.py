@@ -59,7 +59,7 @@ async def _send(settings: Settings, topic: str, items: list[tuple[bytes, bytes]]
         await producer.stop()
 
 
-async def _results(settings: Settings, ids: set[str], worker: Worker, timeout_s: float = 180.0) -> dict[str, dict]:
+async def _results(settings: Settings, ids: set[str], worker: Worker, timeout_s: float = 240.0) -> dict[str, dict]:
     codec = Codec()
     consumer = AIOKafkaConsumer(
         settings.topics.screened, **settings.kafka_client_options(), group_id=None,
@@ -101,6 +101,17 @@ async def _table_state(settings: Settings, trader_id: str, until, worker: Worker
     return state
 
 
+async def _screening(worker: Worker, timeout_s: float = 300.0) -> None:
+    """Wait until the worker's pipeline runs (reference data and the history read back)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status, body = worker.healthz()
+        if status == 200 and msgspec.json.decode(body).get("reason") == "ok":
+            return
+        assert worker.alive() and time.monotonic() < deadline, worker.log_tail()
+        await asyncio.sleep(1)
+
+
 def _rules(result: dict) -> set[str]:
     return {h["rule_id"] for h in result["hits"]}
 
@@ -115,6 +126,7 @@ async def test_history_survives_a_restart_and_feeds_new_trader_and_prior_finding
     (tmp_path / "logs").mkdir()
     worker.start()
     try:
+        await _screening(worker)
         await _send(settings, settings.topics.raw, [(k, v) for k, v, _ in first[:1]])
         got = await _results(settings, {first[0][2]}, worker)
         assert "NEW_TRADER" in _rules(got[first[0][2]])  # never seen: new
@@ -139,6 +151,7 @@ async def test_history_survives_a_restart_and_feeds_new_trader_and_prior_finding
     shutil.rmtree(settings.state_dir, ignore_errors=True)
     worker.start()
     try:
+        await _screening(worker)
         await _send(settings, settings.topics.raw, [(k, v) for k, v, _ in second])
         got = await _results(settings, {m for _, _, m in second}, worker)
         for _, _, m in second:
@@ -172,6 +185,8 @@ async def test_every_worker_scores_from_the_history_another_worker_learned(
     workers = [Worker(settings, tmp_path / "logs", name=n).start() for n in ("a", "b")]
     try:
         deadline = time.monotonic() + 180
+        for w in workers:
+            await _screening(w)
         while (await group_members(settings, settings.consumer_group))[1] != 2:
             assert time.monotonic() < deadline, "\n".join(w.log_tail() for w in workers)
             await asyncio.sleep(1)
