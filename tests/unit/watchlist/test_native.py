@@ -133,3 +133,43 @@ def test_native_search_scores_are_the_reference_scores(
             scored += 1
     assert scored > 500
     assert sum(len(s) for s in gated) < scored  # the fast reject did reject
+
+
+def test_whole_name_ranking_is_rapidfuzz_extract_on_the_blocked_names(
+    screener: WatchlistScreener, name_cases: list[tuple[str, str]]
+) -> None:
+    """The core ranks blocked names as ``process.extract`` with ``fuzz.ratio`` on the
+    word-sorted names ranks them (best 15 at ratio >= 70, ties to the better bound, plus
+    the 3 best bounds); its shortcuts (length and letter-count bounds on the ratio)
+    must leave the ranking unchanged."""
+    from rapidfuzz import fuzz, process
+
+    index = screener.index
+    names, cfg = index.names, index.config
+    limits = index._limits(cfg.threshold)
+    keys = [" ".join(sorted(n.name.tokens)) for n in names.names]
+    rng = random.Random(11)
+    listed = [n.name.original for n in names.names]
+    queries = [rng.choice(listed) for _ in range(150)] + [a for a, _ in name_cases[:300]]
+    queries += ["Mohammed Ali", "Abdul Rahman", "Ahmed Hassan Al", "Ali Al Ali"]
+    crowded = 0
+    for q in queries:
+        nq = names.normalizer.normalize(q)
+        blocked = names.native.candidates(native_name(nq), limits, cfg.max_blocked)
+        key = " ".join(sorted(nq.tokens))
+        fits = [
+            p
+            for p in blocked
+            if 200 * min(len(keys[p]), len(key)) >= cfg.prefilter_cutoff * (len(keys[p]) + len(key))
+        ]
+        ranked = process.extract(
+            key,
+            [keys[p] for p in fits],
+            scorer=fuzz.ratio,
+            limit=cfg.max_candidates,
+            score_cutoff=cfg.prefilter_cutoff,
+        )
+        want = list(dict.fromkeys([fits[i] for _, _, i in ranked] + blocked[: cfg.keep_by_bound]))
+        assert index.scored_positions(nq, cfg.threshold) == want, q
+        crowded += len(ranked) == cfg.max_candidates
+    assert crowded > 5  # the best 15 were full: the 15th-best shortcut was in play
