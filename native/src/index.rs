@@ -47,11 +47,36 @@ struct Chunk<'a> {
 
 /// Which chunks of the query each name is in, one bit a chunk (chunk order): the shared
 /// weight is summed afterwards from the bits, in the grouping numpy's `reduceat` used
-/// (first chunk, then the rest). Eight bytes a name keep the table in cache.
+/// (first chunk, then the rest). Two bytes a name (eight for queries of 17-64 chunks)
+/// keep the table in cache.
 #[derive(Default)]
-struct Scratch {
-    mask: Vec<u64>,
+struct Scratch<T> {
+    mask: Vec<T>,
     touched: Vec<u32>,
+}
+
+/// A per-name chunk mask: 16 bits (a 600 KB table, most queries) or 64.
+trait Mask: Copy + Default + PartialEq + std::ops::BitOrAssign {
+    fn bit(b: usize) -> Self;
+    fn wide(self) -> u64;
+}
+
+impl Mask for u16 {
+    fn bit(b: usize) -> Self {
+        1 << b
+    }
+    fn wide(self) -> u64 {
+        self as u64
+    }
+}
+
+impl Mask for u64 {
+    fn bit(b: usize) -> Self {
+        1 << b
+    }
+    fn wide(self) -> u64 {
+        self
+    }
 }
 
 /// Ask for the cache line of `slot` ahead of use: postings jump around the name table,
@@ -65,7 +90,9 @@ fn prefetch<T>(slot: &T) {
 }
 
 const AHEAD: usize = 16;
-/// Chunks a query can have in the bit mask (a query of 22+ words has more: see `shared_slow`).
+/// Chunks a query can have in the narrow and the wide bit masks (a query of 22+ words
+/// has more than the wide one holds: see `shared_slow`).
+const NARROW_CHUNKS: usize = 16;
 const MAX_CHUNKS: usize = 64;
 
 /// The shared weight of a name in the chunks of `bits`: the first chunk's weight plus
@@ -97,7 +124,8 @@ fn shared_weight(chunks: &[Chunk], mut bits: u64) -> f64 {
 #[derive(Default)]
 struct State {
     variants: HashMap<(Vec<u8>, bool), Arc<[u32]>>, // query token -> vocabulary ids
-    scratch: Scratch,
+    narrow: Scratch<u16>,
+    wide: Scratch<u64>,
 }
 
 pub struct Index {
@@ -523,10 +551,12 @@ impl Index {
         if !chunks.iter().any(|c| c.opening) {
             return Vec::new();
         }
-        let found = if chunks.len() > MAX_CHUNKS {
-            self.shared_slow(&chunks)
+        let found = if chunks.len() <= NARROW_CHUNKS {
+            self.shared_by_mask(&mut state.narrow, &chunks)
+        } else if chunks.len() <= MAX_CHUNKS {
+            self.shared_by_mask(&mut state.wide, &chunks)
         } else {
-            self.shared_by_mask(&mut state.scratch, &chunks)
+            self.shared_slow(&chunks)
         };
         let cb = lim.coverage_blend;
         let need = lim.min_share * total;
@@ -561,12 +591,13 @@ impl Index {
     /// `(name, shared weight)` of the names an opening chunk reaches (in the order
     /// first reached); closing chunks (common tokens, after every opening one) only add
     /// weight to names already found.
-    fn shared_by_mask(&self, sc: &mut Scratch, chunks: &[Chunk]) -> Vec<(u32, f64)> {
+    fn shared_by_mask<T: Mask>(&self, sc: &mut Scratch<T>, chunks: &[Chunk]) -> Vec<(u32, f64)> {
         if sc.mask.len() != self.n {
-            *sc = Scratch { mask: vec![0; self.n], touched: Vec::new() };
+            *sc = Scratch { mask: vec![T::default(); self.n], touched: Vec::new() };
         }
+        let zero = T::default();
         for (b, c) in chunks.iter().enumerate() {
-            let bit = 1u64 << b;
+            let bit = T::bit(b);
             if c.opening {
                 for postings in &c.lists {
                     for (i, &pos) in postings.iter().enumerate() {
@@ -574,7 +605,7 @@ impl Index {
                             prefetch(&sc.mask[ahead as usize]);
                         }
                         let m = &mut sc.mask[pos as usize];
-                        if *m == 0 {
+                        if *m == zero {
                             sc.touched.push(pos);
                         }
                         *m |= bit;
@@ -599,7 +630,7 @@ impl Index {
                             prefetch(&sc.mask[ahead as usize]);
                         }
                         let m = &mut sc.mask[pos as usize];
-                        if *m != 0 {
+                        if *m != zero {
                             *m |= bit;
                         }
                     }
@@ -612,7 +643,7 @@ impl Index {
             if let Some(&ahead) = sc.touched.get(i + AHEAD) {
                 prefetch(&sc.mask[ahead as usize]);
             }
-            let bits = std::mem::take(&mut sc.mask[pos as usize]);
+            let bits = std::mem::take(&mut sc.mask[pos as usize]).wide();
             if bits & opening != 0 {
                 out.push((pos, shared_weight(chunks, bits)));
             }
@@ -848,12 +879,16 @@ mod tests {
                 .iter()
                 .filter(|c| c.lists.len() > 1 && c.lists[0].iter().any(|p| c.lists[1].contains(p)))
                 .count();
-            let mut fast = index.shared_by_mask(&mut state.scratch, &chunks);
+            assert!(chunks.len() <= NARROW_CHUNKS);
+            let mut narrow = index.shared_by_mask(&mut state.narrow, &chunks);
+            let mut fast = index.shared_by_mask(&mut state.wide, &chunks);
+            narrow.sort_by_key(|x| x.0);
             let mut slow = index.shared_slow(&chunks);
             fast.sort_by_key(|x| x.0);
             slow.sort_by_key(|x| x.0);
             assert!(!fast.is_empty());
             assert_eq!(fast, slow, "{q}");
+            assert_eq!(narrow, slow, "{q}");
         }
         assert!(closing > 0 && shared_lists > 0);
     }
