@@ -41,7 +41,7 @@ from enrichers.watchlist.scoring import ScoringParams, TokenStats
 MIN_FUZZY_LEN = 4
 #: Tokens this long also reach list tokens two edits away.
 MIN_DOUBLE_EDIT_LEN = 7
-#: Query tokens whose variant postings are kept (cleared whole when full).
+#: Query tokens whose variant vocabulary ids are kept (cleared whole when full).
 VARIANT_CACHE_SIZE = 50_000
 
 
@@ -120,7 +120,7 @@ class NameIndex:
         return len(self.names)
 
     def clear_caches(self) -> None:
-        """Forget memoised token postings (the benchmark measures from cold)."""
+        """Forget the memoised token variants (the benchmark measures from cold)."""
         self.native.clear_caches()
 
     def candidates(

@@ -154,7 +154,7 @@ impl NativeIndex {
         }))
     }
 
-    /// Forget the memoised token postings.
+    /// Forget the memoised token variants.
     fn clear_caches(&self) {
         self.inner.clear_caches();
     }
