@@ -177,6 +177,8 @@ def run_matcher_bench(
     # As the worker does once its lists are loaded (streams.pipeline.settle_heap): the
     # index's millions of long-lived objects out of the cyclic collector's sight, or
     # its full collections (~1.5 s each over 300,000 names) land in the timed loop.
+    # A caller that froze its own heap keeps it frozen.
+    caller_froze = gc.get_freeze_count() > 0
     gc.freeze()
     screener = WatchlistScreener(index)
     names = len(index)
@@ -254,7 +256,8 @@ def run_matcher_bench(
         kept += len(brute & set(index.names.candidates(nq, cfg.min_share, 1_000_000)))
         capped = index.scored_positions(nq, cfg.threshold)
         kept_capped += len(brute & set(capped))
-    gc.unfreeze()
+    if not caller_froze:
+        gc.unfreeze()
     index_mb = (rss1 - rss0) / 1e6
     figures: dict[str, Any] = {
         "names": names,
