@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -52,6 +53,14 @@ def _exit_now(code: int) -> None:
     logging.shutdown()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _on_watchlist_swap(index) -> None:
+    """A new list version is screening: count its entries, and move the new index's
+    objects out of the cyclic collector's sight as the first one was (settle_heap), so
+    full collections do not traverse them again after every list update."""
+    _count_entries(index)
+    gc.freeze()
 
 
 def _count_entries(index) -> None:
@@ -183,7 +192,7 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
             """Tail ref.traders, ref.watchlist and the trader-history changelog into this
             worker's tables; wait (bounded) until all have caught up so the first manifests
             see the published lists and the history learned before this start."""
-            store = WatchlistStore(normalizer=Normalizer.default(settings.refdata), on_swap=_count_entries)
+            store = WatchlistStore(normalizer=Normalizer.default(settings.refdata), on_swap=_on_watchlist_swap)
             if ctx.screener is None:
                 ctx.screener = store.screener
             tails = [
