@@ -80,7 +80,7 @@ async def _results(settings: Settings, ids: set[str], worker: Worker, timeout_s:
     return found
 
 
-async def _table_state(settings: Settings, trader_id: str, until, worker: Worker, timeout_s: float = 120.0) -> TraderState:
+async def _table_state(settings: Settings, trader_id: str, until, worker: Worker, timeout_s: float = 180.0) -> TraderState:
     """The trader's latest state on the table's changelog, once ``until(state)`` holds."""
     consumer = AIOKafkaConsumer(
         settings.topics.trader_history, **settings.kafka_client_options(), group_id=None,
@@ -144,7 +144,7 @@ async def test_history_survives_a_restart_and_feeds_new_trader_and_prior_finding
         assert state.recent_decisions[0].alert_id == "AL-HIST-1"
         assert state.first_seen is not None and state.routes and state.hs_chapters
     finally:
-        code, _ = worker.terminate(60)
+        code, _ = worker.terminate(120)
     assert code == 0, worker.log_tail()
 
     # nothing of the history on disk: the restarted worker reads it back from the table
