@@ -19,6 +19,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import faust
 import msgspec
@@ -128,7 +129,7 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
         loghandlers=[],
     )
     codec = Codec(registry_from_settings(settings.schema_registry_url))
-    state: dict[str, object] = {"ctx": ctx, "pipeline": None}
+    state: dict[str, Any] = {"ctx": ctx, "pipeline": None}
     health = Health(settings.stall_timeout_s)
     app.cargowatch_state = state  # type: ignore[attr-defined]
     app.cargowatch_health = health  # type: ignore[attr-defined]
@@ -195,7 +196,7 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
             store = WatchlistStore(normalizer=Normalizer.default(settings.refdata), on_swap=_on_watchlist_swap)
             if ctx.screener is None:
                 ctx.screener = store.screener
-            tails = [
+            tails: list[TopicTail | WatchlistFeed] = [
                 TopicTail(settings, settings.topics.traders, register_record_handler(ctx.traders, codec)),  # type: ignore[arg-type]
                 WatchlistFeed(settings, store, codec),
                 TopicTail(settings, settings.topics.trader_history, changelog_handler(ctx.history)),  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from enrichers.enrich import HistoryLookup, PartyScreener, TraderLookup, enrich_batch
 from enrichers.refdata import ReferenceData
@@ -21,7 +22,7 @@ from streams.scoring import Ruleset, ScoringReference, score_batch
 from streams.versions import VersionLedger
 
 
-class HistoryState(HistoryLookup):
+class HistoryState(HistoryLookup, Protocol):
     """What the screening core needs of trader history: read a snapshot, learn from a batch."""
 
     def observe(self, manifests: Sequence[Manifest], now: datetime) -> None: ...

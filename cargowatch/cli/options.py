@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -19,5 +20,5 @@ ConfigOption = typer.Option(
 )
 
 
-def load_settings(config: Path | None, **overrides: object) -> Settings:
+def load_settings(config: Path | None, **overrides: Any) -> Settings:
     return Settings.load(config, **overrides)
