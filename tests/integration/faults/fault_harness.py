@@ -257,11 +257,7 @@ async def read_topic(settings: Settings, topic: str, timeout_s: float = 120.0) -
     await consumer.start()
     out: list = []
     try:
-        parts = consumer.partitions_for_topic(topic)
-        while not parts:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - no public metadata wait
-            parts = consumer.partitions_for_topic(topic)
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        tps = await _topic_partitions(consumer, topic)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         remaining = {tp for tp in tps if ends[tp] > 0}
@@ -283,6 +279,15 @@ async def read_topic(settings: Settings, topic: str, timeout_s: float = 120.0) -
     return out
 
 
+async def _topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The partitions of ``topic``, waiting for the metadata to name them."""
+    parts = consumer.partitions_for_topic(topic)
+    while not parts:
+        await consumer._client.force_metadata_update()  # noqa: SLF001 - no public metadata wait
+        parts = consumer.partitions_for_topic(topic)
+    return [TopicPartition(topic, p) for p in sorted(parts)]
+
+
 async def _log_end_offsets(
     settings: Settings, topic: str, isolation_level: str = "read_uncommitted"
 ) -> dict[TopicPartition, int]:
@@ -291,11 +296,7 @@ async def _log_end_offsets(
     consumer = AIOKafkaConsumer(**settings.kafka_client_options(), group_id=None, isolation_level=isolation_level)
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic)
-        while not parts:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - no public metadata wait
-            parts = consumer.partitions_for_topic(topic)
-        return await consumer.end_offsets([TopicPartition(topic, p) for p in sorted(parts)])
+        return await consumer.end_offsets(await _topic_partitions(consumer, topic))
     finally:
         await consumer.stop()
 
