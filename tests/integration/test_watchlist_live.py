@@ -85,16 +85,22 @@ async def test_list_version_swapped_live(
         assert [m.entry_id for m in kept_before] == ["NL-002"]
 
         # Screen continuously while version 2 is published, fed and swapped in.
-        answers: list[tuple[float, int, list[str]]] = []
+        # (started, ended, index generation, entry ids). A screen that straddles the swap
+        # (the index changed while it ran) belongs to neither side and is left out.
+        answers: list[tuple[float, float, int, list[str]]] = []
         errors: list[BaseException] = []
         done = threading.Event()
 
         def screen_forever() -> None:
             while not done.is_set():
                 try:
+                    started = time.monotonic()
                     index = screener.index
                     [hits] = screener.screen_parties([REMOVED])
-                    answers.append((time.monotonic(), index.generation, [m.entry_id for m in hits]))
+                    ended = time.monotonic()
+                    if screener.index is index:
+                        ids = [m.entry_id for m in hits]
+                        answers.append((started, ended, index.generation, ids))
                     index._cache.clear()  # screen for real every time, not from the cache
                 except BaseException as exc:  # noqa: BLE001 - the test reports it
                     errors.append(exc)
@@ -115,11 +121,11 @@ async def test_list_version_swapped_live(
         assert not errors, errors
         assert store.swaps > swaps_before
         # While the new index was being built, the old one kept answering (and still matched).
-        during = [a for a in answers if store.rebuild_started_at <= a[0] < store.swapped_at]
+        during = [a for a in answers if store.rebuild_started_at <= a[1] < store.swapped_at]
         assert during, "no screening answers while the index was rebuilding"
-        assert all(ids == ["NL-001"] for _, _, ids in during)
+        assert all(ids == ["NL-001"] for _, _, _, ids in during)
         after = [a for a in answers if a[0] > store.swapped_at]
-        assert after and all(ids == [] for _, _, ids in after)
+        assert after and all(ids == [] for _, _, _, ids in after)
         [removed_after, kept_after] = screener.screen_parties([REMOVED, KEPT])
         assert removed_after == []
         assert [m.entry_id for m in kept_after] == ["NL-002"]
