@@ -77,3 +77,28 @@ def test_group_sample_reports_each_worker_and_adds_cpu() -> None:
     assert out["rss_mb_peak"] == max(out["rss_mb_peak_per_worker"]) > 0
     per = [s.summary()["cpu_percent_mean"] for s in group.samples]
     assert out["cpu_percent_mean"] == round(sum(per), 1)
+
+
+def test_cores_are_measured_in_a_process_of_their_own(tmp_path: Path, refdata_path: Path) -> None:
+    """The cores' figures come from a freshly spawned process (not the benchmark's heap),
+    with every core's rate in them."""
+    import os
+
+    from cargowatch.bench.runner import BenchConfig, run_cores
+    from cargowatch.settings import Settings
+
+    watchlist = tmp_path / "list.csv"
+    watchlist.write_text(
+        "list_id,entry_id,name,aliases,country,kind\n"
+        "t,T-1,Oceanic Shadow Trading B.V.,,NL,organization\n"
+    )
+    pool = [_framed(f"24NL00000000000{i:02d}") for i in range(20)]
+    steps: list[str] = []
+    cfg = BenchConfig.for_run(quick=True, count=None, workers=1)
+    settings = Settings.load(refdata=str(refdata_path))
+    out = run_cores(cfg, pool, [str(watchlist)], settings, lambda s, _f: steps.append(s))
+    assert out["pid"] != os.getpid()
+    assert out["decode"]["per_cpu_s"] > 0 and out["validation"]["per_cpu_s"] > 0
+    assert out["watchlist"]["names"] >= 1
+    assert out["scoring"]["batch"]["manifests_per_cpu_s"] > 0
+    assert steps and "own process" in steps[0]
