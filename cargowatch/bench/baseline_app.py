@@ -34,6 +34,7 @@ def main() -> None:
     from schemas.codec import Codec
     from schemas.intake import read_kafka_value
     from schemas.model import Source
+    from streams.app import run_worker
     from streams.context import build_context
     from streams.screening import Inbound, screen_batch
 
@@ -95,8 +96,7 @@ def main() -> None:
         if assigned:  # the benchmark waits for this line
             print("baseline ready", flush=True)
 
-    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
-    worker.execute_from_commandline()
+    run_worker(app, "WARNING")
 
 
 if __name__ == "__main__":

@@ -25,22 +25,15 @@ def watchlist_files() -> list[tuple[str, str | None]]:
 
 def main() -> None:
     """Run the worker until SIGTERM (exit code as ``cargowatch worker``)."""
-    import faust
-
     from cargowatch.settings import Settings
-    from streams.app import create_app
+    from streams.app import create_app, run_worker
     from streams.context import build_context
 
     settings = Settings.load()
     settings.require_kafka()
     ctx = build_context(settings, watchlists=watchlist_files())
     app = create_app(settings, ctx)
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
-    try:
-        worker.execute_from_commandline()
-    except SystemExit as exc:
-        code = getattr(app, "cargowatch_exit_code", None)
-        raise SystemExit(code if code else exc.code) from None
+    run_worker(app, settings.log_level)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,7 @@ def worker_command(
     commits the batch in hand, leaves the consumer group). Exits 3 when the watchdog sees
     no progress while lag > 0 for stall_timeout_s, so a supervisor restarts it.
     """
-    import faust
-
-    from streams.app import create_app
+    from streams.app import create_app, run_worker
 
     settings = load_settings(config, http_port=http_port, http_host=http_host, log_level=loglevel)
     settings.require_kafka()
@@ -37,9 +35,4 @@ def worker_command(
 
     asyncio.run(ensure_topics(settings))
     faust_app = create_app(settings)
-    worker = faust.Worker(faust_app, loglevel=settings.log_level, quiet=True)
-    try:
-        worker.execute_from_commandline()
-    except SystemExit as exc:
-        code = getattr(faust_app, "cargowatch_exit_code", None)
-        raise SystemExit(code if code else exc.code) from None
+    run_worker(faust_app, settings.log_level)
