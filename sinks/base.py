@@ -1,5 +1,7 @@
 """The small surface every in-pipeline sink has (quixstreams style): ``add`` a batch,
-``flush`` at commit time. The pipeline flushes every sink *before* it commits the batch's
+``flush`` at commit time. The pipeline splits ``add`` in two: ``prepare`` (build what is
+to be written, on its screening thread, ahead of the commit) and ``add_prepared`` (take it
+in at commit time), so the commit's flush only writes. The pipeline flushes every sink *before* it commits the batch's
 Kafka transaction, so an effect is never behind its committed offset; sinks are
 idempotent on (manifest_id, version) so a batch replayed after a crash adds nothing twice.
 """
@@ -7,7 +9,7 @@ idempotent on (manifest_id, version) so a batch replayed after a crash adds noth
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from schemas.model import Manifest, Rejection, ScreeningResult
 
@@ -41,6 +43,13 @@ class BatchSink(Protocol):
 
     def add(self, batch: SinkBatch) -> None:
         """Take one batch's records (buffer or write; skip ones already written)."""
+
+    def prepare(self, batch: SinkBatch) -> Any:
+        """What ``add_prepared`` takes for this batch; must not read or change the sink's
+        state (it runs on another thread, while the previous batch commits)."""
+
+    def add_prepared(self, prepared: Any) -> None:
+        """``add`` of a batch ``prepare`` built: buffer it, skipping records already written."""
 
     def flush(self) -> None:
         """Make everything added durable. Called before the batch's offsets are committed."""

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.producer.message_accumulator import BatchBuilder
@@ -121,6 +122,9 @@ class _Prepared:
     outcome: BatchOutcome
     outputs: list[_Output]
     offsets: dict[TopicPartition, int]
+    # Per sink, what its ``prepare`` built from each chunk (archive rows as Arrow tables):
+    # built on the screening thread, so the commit's sink flush only writes.
+    sink_parts: list[list[Any]] = field(default_factory=list)
 
 
 def _merge(parts: Sequence[tuple[Sequence, _Prepared]]) -> tuple[list, _Prepared]:
@@ -131,6 +135,7 @@ def _merge(parts: Sequence[tuple[Sequence, _Prepared]]) -> tuple[list, _Prepared
     out = BatchOutcome()
     outputs: list[_Output] = []
     offsets: dict[TopicPartition, int] = {}
+    sink_parts: list[list[Any]] = [[] for _ in parts[0][1].sink_parts]
     for recs, prepared in parts:
         base = len(records)
         records.extend(recs)
@@ -144,7 +149,9 @@ def _merge(parts: Sequence[tuple[Sequence, _Prepared]]) -> tuple[list, _Prepared
         outputs.extend(prepared.outputs)
         for tp, offset in prepared.offsets.items():
             offsets[tp] = max(offsets.get(tp, -1), offset)
-    return records, _Prepared(out, outputs, offsets)
+        for mine, theirs in zip(sink_parts, prepared.sink_parts, strict=True):
+            mine.extend(theirs)
+    return records, _Prepared(out, outputs, offsets, sink_parts)
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -410,12 +417,18 @@ class ScreeningPipeline:
         metrics.STAGE_SECONDS.labels("decode").observe(t1 - t0)
         outcome = screen_batch(inbound, self.ctx, now)
         outputs = self._encode_outputs(records, outcome)
-        metrics.STAGE_SECONDS.labels("screen").observe(time.perf_counter() - t1)
+        t2 = time.perf_counter()
+        metrics.STAGE_SECONDS.labels("screen").observe(t2 - t1)
+        sink_parts: list[list[Any]] = []
+        if self.sinks:
+            batch = self._sink_batch(records, outcome)
+            sink_parts = [[sink.prepare(batch)] for sink in self.sinks]
+            metrics.STAGE_SECONDS.labels("sinks_prepare").observe(time.perf_counter() - t2)
         offsets: dict[TopicPartition, int] = {}
         for rec in records:
             tp = TopicPartition(rec.topic, rec.partition)
             offsets[tp] = max(offsets.get(tp, -1), rec.offset + 1)
-        return _Prepared(outcome, outputs, offsets)
+        return _Prepared(outcome, outputs, offsets, sink_parts)
 
     async def _commit(self, records: Sequence, prepared: _Prepared) -> None:
         """One transaction: the outputs, the input offsets; the sinks flushed meanwhile and
@@ -425,7 +438,7 @@ class ScreeningPipeline:
         stage = metrics.STAGE_SECONDS.labels
         flush: asyncio.Future[None] | None = None
         if self.sinks:
-            flush = asyncio.ensure_future(asyncio.to_thread(self._flush_sinks, records, prepared.outcome))
+            flush = asyncio.ensure_future(asyncio.to_thread(self._flush_sinks, prepared))
         try:
             async with self.producer.transaction():
                 await self._send_outputs(prepared.outputs)
@@ -449,8 +462,7 @@ class ScreeningPipeline:
         metrics.STAGE_SECONDS.labels("produce").observe(time.perf_counter() - t0)
         self._account(records, prepared.outcome)
 
-    def _flush_sinks(self, records: Sequence, outcome: BatchOutcome) -> None:
-        t0 = time.perf_counter()
+    def _sink_batch(self, records: Sequence, outcome: BatchOutcome) -> SinkBatch:
         batch = SinkBatch(topic=self.topics.raw)
         for (idx, result), (_, manifest) in zip(outcome.results, outcome.screened, strict=True):
             rec = records[idx]
@@ -458,8 +470,13 @@ class ScreeningPipeline:
         for idx, rejection in outcome.rejections:
             rec = records[idx]
             batch.rejected.append(RejectedRecord(rec.partition, rec.offset, rejection, rec.value))
-        for sink in self.sinks:
-            sink.add(batch)
+        return batch
+
+    def _flush_sinks(self, prepared: _Prepared) -> None:
+        t0 = time.perf_counter()
+        for sink, parts in zip(self.sinks, prepared.sink_parts, strict=True):
+            for part in parts:
+                sink.add_prepared(part)
             sink.flush()
         metrics.STAGE_SECONDS.labels("sinks").observe(time.perf_counter() - t0)
 

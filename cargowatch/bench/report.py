@@ -236,8 +236,8 @@ def _stages(phase: dict[str, Any]) -> str:
         return "n/a"
     parts = [f"{s['batches']:,} batches of {s['records_per_batch']:,.0f} records"]
     names = [
-        ("decode_ms", "decode"), ("screen_ms", "screen"), ("produce_ms", "commit"), ("commit_send_ms", "send"),
-        ("commit_offsets_ms", "offsets"), ("commit_sinks_wait_ms", "archive wait"), ("commit_end_ms", "end"),
+        ("decode_ms", "decode"), ("screen_ms", "screen"), ("sinks_prepare_ms", "archive rows"),
+        ("produce_ms", "commit"), ("commit_send_ms", "send"), ("commit_offsets_ms", "offsets"), ("commit_sinks_wait_ms", "archive wait"), ("commit_end_ms", "end"),
         ("sinks_ms", "archive"), ("end_to_end_ms", "mean input-to-commit"),
     ]
     timed = [f"{label} {s[key]:,.0f} ms" for key, label in names if key in s]
