@@ -112,6 +112,18 @@ def scoring_rate(count: int, single: int = 300) -> dict[str, Any]:
     return run_scoring_bench(count, single=single)
 
 
+def matcher_rate(names: int, queries: int, recall_sample: int, refdata: str) -> dict[str, Any]:
+    """The watchlist matcher's own benchmark (enrichers/watchlist/bench.py): an index of
+    ``names`` names (the real lists plus generated ones), distinct party names with every
+    cache empty, p99 per name, recall against brute-force rapidfuzz ``process.extract`` on
+    a sample of the same queries, memory per 1M names."""
+    from enrichers.watchlist.bench import run_matcher_bench
+
+    return run_matcher_bench(
+        n_names=names, n_queries=queries, recall_sample=recall_sample, refdata=refdata
+    )
+
+
 def refdata_files(refdata: str) -> list[str]:
     """The real lists the generator plants names from, for the benchmark's watchlist."""
     un = sorted(Path(refdata, "sanctions", "un").glob("*.xml"))

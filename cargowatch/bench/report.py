@@ -14,6 +14,10 @@ TARGET_VS_BASELINE = 10.0
 TARGET_VS_CEILING = 0.40
 TARGET_P99_MS = 250.0
 TARGET_RSS_MB = 1024.0
+TARGET_CORE_PER_CPU_S = 50_000  # validation (issue 3) and scoring (issue 5), one core
+TARGET_MATCHER = {"queries_per_s": 20_000, "p99_ms": 2.0, "recall": 0.995, "mb_per_1m_names": 1500}
+"""Issue 4: party names/s on one core with an empty cache, p99 per name, recall against
+brute force, index memory per 1M names."""
 RESULTS_START = "<!-- bench:results:start -->"
 RESULTS_END = "<!-- bench:results:end -->"
 
@@ -45,6 +49,16 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
         "scoring_per_s": results["cores"]["scoring"]["batch"]["manifests_per_s"],
         "scoring_per_cpu_s": results["cores"]["scoring"]["batch"]["manifests_per_cpu_s"],
     }
+    matcher = results["cores"].get("matcher")
+    if matcher:
+        flat.update(
+            matcher_names=matcher["names"],
+            matcher_queries_per_cpu_s=matcher["queries_per_s"],
+            matcher_p99_ms=matcher["p99_ms"],
+            matcher_recall_vs_bruteforce=matcher["recall_vs_bruteforce"],
+            matcher_mb_per_1m_names=matcher["index_mb_per_1m_names"],
+            bruteforce_queries_per_cpu_s=matcher["bruteforce_queries_per_s"],
+        )
     flat["targets"] = {
         "pipeline_ge_10x_baseline": bool(
             flat["pipeline_vs_baseline"] and flat["pipeline_vs_baseline"] >= TARGET_VS_BASELINE
@@ -55,8 +69,22 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
         "p99_le_250ms": flat["latency_p99_ms"] <= TARGET_P99_MS
         and results["latency"]["missing"] == 0,
         "rss_le_1gb": rss <= TARGET_RSS_MB,
+        "validation_ge_50k": flat["validation_per_cpu_s"] >= TARGET_CORE_PER_CPU_S,
+        "scoring_ge_50k": flat["scoring_per_cpu_s"] >= TARGET_CORE_PER_CPU_S,
     }
+    if matcher:
+        flat["targets"].update(_matcher_targets(matcher))
     return {**flat, **results}
+
+
+def _matcher_targets(m: dict[str, Any]) -> dict[str, bool]:
+    t = TARGET_MATCHER
+    return {
+        "matcher_ge_20k_names_per_s": m["queries_per_s"] >= t["queries_per_s"],
+        "matcher_p99_le_2ms": m["p99_ms"] <= t["p99_ms"],
+        "matcher_recall_ge_99_5pct": (m["recall_vs_bruteforce"] or 0) >= t["recall"],
+        "matcher_le_1500mb_per_1m_names": m["index_mb_per_1m_names"] <= t["mb_per_1m_names"],
+    }
 
 
 def table(flat: dict[str, Any]) -> Table:
@@ -104,14 +132,38 @@ def table(flat: dict[str, Any]) -> Table:
     t.add_row("worker peak RSS", f"{flat['rss_mb']:,.0f} MiB", f"≤ 1 GiB: {mark(ok['rss_le_1gb'])}")
     c = flat["cores"]
     t.add_row("core: Avro decode + convert", f"{c['decode']['per_cpu_s']:,}/cpu-s", "")
-    t.add_row("core: validation", f"{c['validation']['per_cpu_s']:,}/cpu-s", "")
+    t.add_row(
+        "core: validation", f"{c['validation']['per_cpu_s']:,}/cpu-s", f"≥ 50,000: {mark(ok['validation_ge_50k'])}"
+    )
     w = c["watchlist"]
     t.add_row(
         f"core: watchlist ({w['names']:,} names)",
         f"{w['queries_per_cpu_s']:,} names/cpu-s",
         f"p50 {w['query_p50_ms']} / p99 {w['query_p99_ms']} ms, index {w['index_mb']:,.0f} MiB",
     )
-    t.add_row("core: scoring (batched)", f"{c['scoring']['batch']['manifests_per_cpu_s']:,}/cpu-s", "")
+    t.add_row(
+        "core: scoring (batched)",
+        f"{c['scoring']['batch']['manifests_per_cpu_s']:,}/cpu-s",
+        f"≥ 50,000: {mark(ok['scoring_ge_50k'])}",
+    )
+    m = c.get("matcher")
+    if m:
+        t.add_row(
+            f"matcher, empty cache ({m['names']:,} names)",
+            f"{m['queries_per_s']:,.0f} names/cpu-s",
+            f"≥ 20,000: {mark(ok['matcher_ge_20k_names_per_s'])}; brute force {m['bruteforce_queries_per_s']:,} /s",
+        )
+        t.add_row("  p99 per name", f"{m['p99_ms']} ms", f"≤ 2 ms: {mark(ok['matcher_p99_le_2ms'])}")
+        t.add_row(
+            "  recall vs brute force",
+            f"{m['recall_vs_bruteforce']:.2%}",
+            f"≥ 99.5%: {mark(ok['matcher_recall_ge_99_5pct'])} ({m['bruteforce_matches']} matches)",
+        )
+        t.add_row(
+            "  index memory per 1M names",
+            f"{m['index_mb_per_1m_names']:,.0f} MB",
+            f"≤ 1,500 MB: {mark(ok['matcher_le_1500mb_per_1m_names'])}",
+        )
     return t
 
 
@@ -201,13 +253,24 @@ def results_markdown(flat: dict[str, Any], plot_name: str | None) -> str:
         f"| per batch, while catching up / at the fixed load | {_stages(flat['pipeline'])} / {_stages(lat)} | |",
         f"| worker SIGTERM → exit | {flat['pipeline'].get('sigterm_seconds', '?')} s (exit {flat['pipeline'].get('sigterm_exit_code')}) | ≤ 10 s |",
         f"| core: Avro decode + conversion to Manifest | {c['decode']['per_cpu_s']:,}/cpu-s | |",
-        f"| core: validation (`validate_batch`, batches of 2000) | {c['validation']['per_cpu_s']:,}/cpu-s | |",
+        f"| core: validation (`validate_batch`, batches of 2000) | {c['validation']['per_cpu_s']:,}/cpu-s | ≥ 50,000 on one core {mark(ok['validation_ge_50k'])} |",
         f"| core: watchlist, one name per query ({w['names']:,} names, {w['entries']:,} entries) | "
         f"{w['queries_per_cpu_s']:,} names/cpu-s, p50 {w['query_p50_ms']} ms, p99 {w['query_p99_ms']} ms | |",
         f"| core: watchlist index build / memory | {w['index_build_s']} s / {w['index_mb']:,.0f} MiB | |",
         f"| core: watchlist, whole manifests batched (cache warm) | {w['manifests_batched']['per_cpu_s']:,} manifests/cpu-s | |",
-        f"| core: scoring (`score_batch`, batches of {c['scoring']['batch_size']}) | {c['scoring']['batch']['manifests_per_cpu_s']:,}/cpu-s | ≥ 50,000 on one core |",
+        f"| core: scoring (`score_batch`, batches of {c['scoring']['batch_size']}) | {c['scoring']['batch']['manifests_per_cpu_s']:,}/cpu-s | ≥ 50,000 on one core {mark(ok['scoring_ge_50k'])} |",
     ]
+    m = c.get("matcher")
+    if m:
+        lines += [
+            f"| matcher: party names, every cache empty ({m['names']:,} names, {m['queries']:,} distinct queries) | "
+            f"{m['queries_per_s']:,.0f} names/cpu-s (brute-force rapidfuzz `process.extract`: {m['bruteforce_queries_per_s']:,}/s) | "
+            f"≥ 20,000 {mark(ok['matcher_ge_20k_names_per_s'])} |",
+            f"| matcher: p50 / p99 per name | {m['p50_ms']} / {m['p99_ms']} ms | p99 ≤ 2 ms {mark(ok['matcher_p99_le_2ms'])} |",
+            f"| matcher: recall vs brute force ({m['bruteforce_matches']} matches on {m['bruteforce_sample']} queries) | "
+            f"{m['recall_vs_bruteforce']:.2%} | ≥ 99.5% {mark(ok['matcher_recall_ge_99_5pct'])} |",
+            f"| matcher: index memory | {m['index_mb_per_1m_names']:,.0f} MB per 1M names | ≤ 1,500 MB {mark(ok['matcher_le_1500mb_per_1m_names'])} |",
+        ]
     if plot_name:
         lines += ["", f"![throughput and latency]({plot_name})"]
     return "\n".join(lines)

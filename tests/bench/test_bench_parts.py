@@ -101,4 +101,8 @@ def test_cores_are_measured_in_a_process_of_their_own(tmp_path: Path, refdata_pa
     assert out["decode"]["per_cpu_s"] > 0 and out["validation"]["per_cpu_s"] > 0
     assert out["watchlist"]["names"] >= 1
     assert out["scoring"]["batch"]["manifests_per_cpu_s"] > 0
+    matcher = out["matcher"]  # issue 4's figures: empty cache, against brute force
+    assert matcher["queries"] == cfg.matcher_queries and matcher["queries_per_s"] > 0
+    assert matcher["bruteforce_sample"] == cfg.matcher_recall_sample
+    assert matcher["recall_vs_bruteforce"] is not None
     assert steps and "own process" in steps[0]
