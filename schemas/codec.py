@@ -9,7 +9,9 @@ Records framed with a subject's latest schema can be read straight into a Struct
 turns the Avro body into MessagePack, which msgspec decodes at C speed (the Manifest
 intake: ~17 µs a record against ~65 µs with fastavro and ``msgspec.convert``, see
 BENCHMARKS.md). fastavro stays the reference: whatever the compiled reader does not
-take, :meth:`Codec.decode` reads.
+take, :meth:`Codec.decode` reads. Writing is the same in reverse (:class:`CompiledWriter`:
+msgspec's MessagePack to the Avro body, the bytes fastavro writes, ~2.5 µs a result
+against ~13.6 µs); fastavro writes what it does not take.
 
 >>> codec = Codec(LocalRegistry.default())
 >>> data = codec.encode("TraderProfile", {"trader_id": "T1", "name": "ACME", "country": "DE"})
@@ -174,38 +176,81 @@ class CompiledReader:
             return None
 
 
+class CompiledWriter:
+    """Records written with one schema id without fastavro: msgspec encodes the record
+    (a Struct or a mapping) as MessagePack, and the writer schema compiled in Rust
+    writes that as the Avro body fastavro would write, byte for byte.
+
+    It refuses (None) every record it cannot write exactly as fastavro does (a field
+    missing, a naive datetime, a value of another type than the schema's...); the
+    caller writes those with fastavro, which also raises for what cannot be written.
+    """
+
+    def __init__(self, schema_id: int, writer_schema: Any):
+        self.schema_id = schema_id
+        self._header = _HEADER.pack(MAGIC, schema_id)
+        transcoder = AvroTranscoder(json.dumps(writer_schema))
+        transcoder.check_writable()
+        self._write = transcoder.write
+        self._encode = msgspec.msgpack.Encoder().encode
+
+    def write(self, record: Any) -> bytes | None:
+        """The framed record, or None when this writer does not take it."""
+        if not isinstance(record, msgspec.Struct | dict):
+            return None
+        try:
+            return self._write(self._encode(record), self._header)
+        except Exception:  # noqa: BLE001 - any refusal sends the record to fastavro
+            return None
+
+
 class Codec:
     """Encode and decode Confluent-framed Avro for the subjects in the registry.
 
-    ``compiled=False`` reads every record with fastavro: the reference the compiled
-    reader is tested and benchmarked against.
+    ``compiled=False`` reads and writes every record with fastavro: the reference the
+    compiled reader and writer are tested and benchmarked against.
     """
 
     def __init__(self, registry: SchemaRegistry | None = None, *, compiled: bool = True):
         self.registry = registry or LocalRegistry.default()
         self.compiled = compiled
         self._readers: dict[tuple[str, type], CompiledReader | None] = {}
+        self._writers: dict[tuple[str, int], CompiledWriter | None] = {}
 
     def encode(self, subject: str, record: Any) -> bytes:
         """Frame one record (a Struct or a mapping) with the subject's latest schema."""
-        sid, schema = self.registry.latest(subject)
-        buf = io.BytesIO()
-        buf.write(_HEADER.pack(MAGIC, sid))
-        fastavro.schemaless_writer(buf, schema, _builtins(record))
-        return buf.getvalue()
+        return self.encode_many(subject, [record])[0]
 
     def encode_many(self, subject: str, records: Iterable[Any]) -> list[bytes]:
-        """Frame a batch of records; one schema lookup for the batch."""
+        """Frame a batch of records; one schema lookup for the batch. The compiled writer
+        takes what it writes exactly as fastavro does; fastavro writes the rest."""
         sid, schema = self.registry.latest(subject)
+        compiled = self._writer(subject, sid, schema)
         header = _HEADER.pack(MAGIC, sid)
         out = []
         writer = fastavro.schemaless_writer
         for record in records:
-            buf = io.BytesIO()
-            buf.write(header)
-            writer(buf, schema, _builtins(record))
-            out.append(buf.getvalue())
+            value = None if compiled is None else compiled.write(record)
+            if value is None:
+                buf = io.BytesIO()
+                buf.write(header)
+                writer(buf, schema, _builtins(record))
+                value = buf.getvalue()
+            out.append(value)
         return out
+
+    def _writer(self, subject: str, sid: int, schema: Any) -> CompiledWriter | None:
+        key = (subject, sid)
+        try:
+            return self._writers[key]
+        except KeyError:
+            pass
+        try:
+            writer: CompiledWriter | None = CompiledWriter(sid, schema) if self.compiled else None
+        except (TypeError, ValueError):  # a schema the writer does not support: fastavro only
+            writer = None
+        self._writers[key] = writer
+        return writer
 
     def schema_id(self, data: bytes) -> int:
         """The schema id of a framed record; raises CodecError when not framed."""

@@ -553,6 +553,8 @@ pub enum Error {
     TooDeep,
     TimestampOutOfRange,
     DecimalOutOfRange,
+    WrongType,
+    MissingField,
 }
 
 impl fmt::Display for Error {
@@ -858,6 +860,276 @@ fn min_sizes(nodes: &[Node]) -> Vec<u64> {
     (0..nodes.len()).map(|i| size(i, nodes, &mut memo, &mut busy)).collect()
 }
 
+// -- writing Avro (from MessagePack) --------------------------------------------------
+//
+// The reverse, for the outputs (results, alerts, rejections): a record msgspec encoded
+// as MessagePack becomes the Avro body fastavro's schemaless_writer would write, byte
+// for byte. Only what has one reading is taken: unions of null and one other type (nil
+// picks null), timestamps as the timestamp extension or an int, no bytes or fixed (the
+// Structs fastavro is handed carry them as base64 text); anything else (a naive
+// datetime, which msgspec writes as text and fastavro reads in local time; a missing
+// field, which fastavro fills from its default; an unknown symbol) is an error, and the
+// caller writes that record with fastavro.
+
+/// One MessagePack value's head: scalars with their payload, containers with their count.
+enum Mp<'a> {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    /// An unsigned int above i64::MAX.
+    Big(u64),
+    F32(f32),
+    F64(f64),
+    Str(&'a [u8]),
+    /// Bytes (never written: see above).
+    Bin,
+    Array(usize),
+    Map(usize),
+    Ext(i8, &'a [u8]),
+}
+
+impl<'a> Reader<'a> {
+    fn be<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+        let mut b = [0u8; N];
+        b.copy_from_slice(self.take(N)?);
+        Ok(b)
+    }
+
+    fn mp_len(&mut self, width: u8) -> Result<usize, Error> {
+        Ok(match width {
+            1 => usize::from(self.take(1)?[0]),
+            2 => usize::from(u16::from_be_bytes(self.be()?)),
+            _ => u32::from_be_bytes(self.be()?) as usize,
+        })
+    }
+
+    fn mp(&mut self) -> Result<Mp<'a>, Error> {
+        let m = self.take(1)?[0];
+        Ok(match m {
+            0x00..=0x7f => Mp::Int(i64::from(m)),
+            0xe0..=0xff => Mp::Int(i64::from(m as i8)),
+            0x80..=0x8f => Mp::Map(usize::from(m & 0x0f)),
+            0x90..=0x9f => Mp::Array(usize::from(m & 0x0f)),
+            0xa0..=0xbf => Mp::Str(self.take(usize::from(m & 0x1f))?),
+            0xc0 => Mp::Nil,
+            0xc2 => Mp::Bool(false),
+            0xc3 => Mp::Bool(true),
+            0xc4..=0xc6 => {
+                let n = self.mp_len(1 << (m - 0xc4))?;
+                self.take(n)?;
+                Mp::Bin
+            }
+            0xc7..=0xc9 => {
+                let n = self.mp_len(1 << (m - 0xc7))?;
+                let t = self.take(1)?[0] as i8;
+                Mp::Ext(t, self.take(n)?)
+            }
+            0xca => Mp::F32(f32::from_be_bytes(self.be()?)),
+            0xcb => Mp::F64(f64::from_be_bytes(self.be()?)),
+            0xcc => Mp::Int(i64::from(self.take(1)?[0])),
+            0xcd => Mp::Int(i64::from(u16::from_be_bytes(self.be()?))),
+            0xce => Mp::Int(i64::from(u32::from_be_bytes(self.be()?))),
+            0xcf => {
+                let v = u64::from_be_bytes(self.be()?);
+                i64::try_from(v).map_or(Mp::Big(v), Mp::Int)
+            }
+            0xd0 => Mp::Int(i64::from(self.take(1)?[0] as i8)),
+            0xd1 => Mp::Int(i64::from(i16::from_be_bytes(self.be()?))),
+            0xd2 => Mp::Int(i64::from(i32::from_be_bytes(self.be()?))),
+            0xd3 => Mp::Int(i64::from_be_bytes(self.be()?)),
+            0xd4..=0xd8 => {
+                let t = self.take(1)?[0] as i8;
+                Mp::Ext(t, self.take(1 << (m - 0xd4))?)
+            }
+            0xd9..=0xdb => {
+                let n = self.mp_len(1 << (m - 0xd9))?;
+                Mp::Str(self.take(n)?)
+            }
+            0xdc | 0xdd => Mp::Array(self.mp_len(2 << (m - 0xdc))?),
+            0xde | 0xdf => Mp::Map(self.mp_len(2 << (m - 0xde))?),
+            0xc1 => return Err(Error::WrongType),
+        })
+    }
+
+    /// Past one whole MessagePack value.
+    fn skip_mp(&mut self, depth: u32) -> Result<(), Error> {
+        if depth >= MAX_DEPTH {
+            return Err(Error::TooDeep);
+        }
+        match self.mp()? {
+            Mp::Array(n) => (0..n).try_for_each(|_| self.skip_mp(depth + 1)),
+            Mp::Map(n) => (0..2 * n).try_for_each(|_| self.skip_mp(depth + 1)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn put_long(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_long(out, b.len() as i64);
+    out.extend_from_slice(b);
+}
+
+/// The payload of a MessagePack string this module encoded (its header stripped).
+fn mp_payload(s: &[u8]) -> &[u8] {
+    let head = match s.first() {
+        Some(0xd9) => 2,
+        Some(0xda) => 3,
+        Some(0xdb) => 5,
+        _ => 1,
+    };
+    &s[head.min(s.len())..]
+}
+
+/// Seconds and nanoseconds of a MessagePack timestamp extension (its three sizes).
+fn mp_time(data: &[u8]) -> Result<(i64, i64), Error> {
+    Ok(match data.len() {
+        4 => (i64::from(u32::from_be_bytes(data.try_into().map_err(|_| Error::WrongType)?)), 0),
+        8 => {
+            let v = u64::from_be_bytes(data.try_into().map_err(|_| Error::WrongType)?);
+            ((v & 0x3_ffff_ffff) as i64, (v >> 34) as i64)
+        }
+        12 => {
+            let nanos = u32::from_be_bytes(data[..4].try_into().map_err(|_| Error::WrongType)?);
+            (i64::from_be_bytes(data[4..].try_into().map_err(|_| Error::WrongType)?), i64::from(nanos))
+        }
+        _ => return Err(Error::WrongType),
+    })
+}
+
+impl Transcoder {
+    /// Err naming the first construct [`Transcoder::write`] does not take.
+    pub fn check_writable(&self) -> Result<(), String> {
+        for n in &self.nodes {
+            match n {
+                Node::Union(b) if b.len() != 2 || b.iter().filter(|&&i| matches!(self.nodes[i], Node::Null)).count() != 1 => {
+                    return Err("writing: only unions of null and one other type".into())
+                }
+                // fastavro is handed Structs as msgspec.to_builtins makes them, where
+                // bytes are base64 text: only text, numbers and timestamps read alike.
+                Node::Bytes
+                | Node::Fixed(_)
+                | Node::LocalTimestampMillis
+                | Node::LocalTimestampMicros
+                | Node::Date
+                | Node::TimeMillis
+                | Node::TimeMicros
+                | Node::Uuid
+                | Node::Decimal { .. } => return Err(format!("writing: {n:?} is not supported")),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// `prefix` then the Avro body of the MessagePack record `data` (all of it).
+    pub fn write(&self, data: &[u8], prefix: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut r = Reader { data, pos: 0 };
+        let mut out = Vec::with_capacity(prefix.len() + data.len());
+        out.extend_from_slice(prefix);
+        self.put(self.root, &mut r, &mut out, 0)?;
+        if r.pos != data.len() {
+            return Err(Error::TrailingBytes);
+        }
+        Ok(out)
+    }
+
+    fn put(&self, node: usize, r: &mut Reader, out: &mut Vec<u8>, depth: u32) -> Result<(), Error> {
+        if depth >= MAX_DEPTH {
+            return Err(Error::TooDeep);
+        }
+        let start = r.pos;
+        let v = r.mp()?;
+        match (&self.nodes[node], v) {
+            (Node::Null, Mp::Nil) => {}
+            (Node::Boolean, Mp::Bool(b)) => out.push(u8::from(b)),
+            (Node::Int, Mp::Int(i)) => put_long(out, i64::from(i32::try_from(i).map_err(|_| Error::IntOutOfRange)?)),
+            (Node::Long, Mp::Int(i)) => put_long(out, i),
+            (Node::Float, Mp::F32(f)) => out.extend_from_slice(&f.to_le_bytes()),
+            (Node::Float, Mp::F64(f)) => out.extend_from_slice(&(f as f32).to_le_bytes()),
+            (Node::Double, Mp::F64(f)) => out.extend_from_slice(&f.to_le_bytes()),
+            (Node::Double, Mp::F32(f)) => out.extend_from_slice(&f64::from(f).to_le_bytes()),
+            // Python converts an int to the nearest double, as these casts do.
+            (Node::Double, Mp::Int(i)) => out.extend_from_slice(&(i as f64).to_le_bytes()),
+            (Node::Double, Mp::Big(u)) => out.extend_from_slice(&(u as f64).to_le_bytes()),
+            (Node::String, Mp::Str(s)) => put_bytes(out, s),
+            (Node::Enum(symbols), Mp::Str(s)) => {
+                let i = symbols.iter().position(|sym| mp_payload(sym) == s).ok_or(Error::BadEnumIndex)?;
+                put_long(out, i as i64);
+            }
+            (Node::Array(item), Mp::Array(n)) => {
+                if n > 0 {
+                    put_long(out, n as i64);
+                    for _ in 0..n {
+                        self.put(*item, r, out, depth + 1)?;
+                    }
+                }
+                out.push(0);
+            }
+            (Node::Map(values), Mp::Map(n)) => {
+                if n > 0 {
+                    put_long(out, n as i64);
+                    for _ in 0..n {
+                        let Mp::Str(k) = r.mp()? else { return Err(Error::WrongType) };
+                        put_bytes(out, k);
+                        self.put(*values, r, out, depth + 1)?;
+                    }
+                }
+                out.push(0);
+            }
+            (Node::Union(branches), v) => {
+                let null = branches.iter().position(|&b| matches!(self.nodes[b], Node::Null)).ok_or(Error::BadUnionIndex)?;
+                if matches!(v, Mp::Nil) {
+                    put_long(out, null as i64);
+                } else {
+                    // The value again, read as the other branch.
+                    let other = 1 - null;
+                    put_long(out, other as i64);
+                    r.pos = start;
+                    self.put(branches[other], r, out, depth + 1)?;
+                }
+            }
+            (Node::Record(fields), Mp::Map(n)) => {
+                // Fields in the writer's order, wherever the record has them.
+                let mut at: Vec<(&[u8], usize)> = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let Mp::Str(k) = r.mp()? else { return Err(Error::WrongType) };
+                    at.push((k, r.pos));
+                    r.skip_mp(depth + 1)?;
+                }
+                let end = r.pos;
+                for (key, f) in fields {
+                    let name = mp_payload(key);
+                    let &(_, pos) = at.iter().find(|(k, _)| *k == name).ok_or(Error::MissingField)?;
+                    r.pos = pos;
+                    self.put(*f, r, out, depth + 1)?;
+                }
+                r.pos = end;
+            }
+            (Node::TimestampMillis | Node::TimestampMicros, Mp::Ext(-1, data)) => {
+                let (secs, nanos) = mp_time(data)?;
+                let v = if matches!(self.nodes[node], Node::TimestampMillis) {
+                    secs.checked_mul(1000).map(|ms| ms + nanos / 1_000_000)
+                } else {
+                    secs.checked_mul(1_000_000).map(|us| us + nanos / 1000)
+                };
+                put_long(out, v.ok_or(Error::TimestampOutOfRange)?);
+            }
+            (Node::TimestampMillis | Node::TimestampMicros, Mp::Int(i)) => put_long(out, i),
+            _ => return Err(Error::WrongType),
+        }
+        Ok(())
+    }
+}
+
 // -- Python ---------------------------------------------------------------------------
 
 /// An Avro writer schema compiled to turn record bodies into MessagePack.
@@ -872,6 +1144,20 @@ impl AvroTranscoder {
     #[new]
     fn new(schema: &str) -> PyResult<Self> {
         Transcoder::compile(schema).map(|inner| AvroTranscoder { inner }).map_err(PyValueError::new_err)
+    }
+
+    /// ValueError when [`AvroTranscoder::write`] does not take this schema.
+    fn check_writable(&self) -> PyResult<()> {
+        self.inner.check_writable().map_err(PyValueError::new_err)
+    }
+
+    /// `prefix` + the Avro body of the MessagePack record `data`; ValueError (naming the
+    /// problem) when the record is not one this side writes as fastavro would.
+    fn write<'py>(&self, py: Python<'py>, data: &[u8], prefix: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        match self.inner.write(data, prefix) {
+            Ok(out) => Ok(PyBytes::new(py, &out)),
+            Err(e) => Err(PyValueError::new_err(e.to_string())),
+        }
     }
 
     /// The MessagePack form of the Avro body at `data[offset:]`; ValueError (naming the
@@ -1008,6 +1294,28 @@ mod tests {
         assert_eq!(decimal_text(&[0xcf, 0xc7], 5, 2).as_deref(), Some("-12345E-2"));
         assert_eq!(decimal_text(&[0x30, 0x39], 4, 2), None);
         assert_eq!(time_text(3_723_000_004), "01:02:03.000004");
+    }
+
+    #[test]
+    fn writing_reverses_reading_and_refuses_what_it_cannot_write_alike() {
+        let t = Transcoder::compile(SCHEMA).unwrap();
+        t.check_writable().unwrap();
+        let avro = record();
+        let mp = t.transcode(&avro).unwrap();
+        assert_eq!(t.write(&mp, b"\x00\x00\x00\x00\x03").unwrap(), [&b"\x00\x00\x00\x00\x03"[..], &avro].concat());
+        for cut in 0..mp.len() {
+            assert!(t.write(&mp[..cut], b"").is_err(), "cut at {cut}");
+        }
+        let mut unknown = mp.clone();
+        let at = unknown.windows(2).position(|w| w == b"\xa1B").unwrap();
+        unknown[at + 1] = b'Z'; // enum symbol "Z"
+        assert_eq!(t.write(&unknown, b""), Err(Error::BadEnumIndex));
+        let mut renamed = mp.clone();
+        let at = renamed.windows(3).position(|w| w == b"\xa2id").unwrap();
+        renamed[at + 1] = b'x'; // field "xd" instead of "id"
+        assert_eq!(t.write(&renamed, b""), Err(Error::MissingField));
+        assert!(Transcoder::compile(r#"["null", "int", "string"]"#).unwrap().check_writable().is_err());
+        assert!(Transcoder::compile(r#"["null", "bytes"]"#).unwrap().check_writable().is_err());
     }
 
     #[test]
