@@ -11,7 +11,7 @@ intake: ~17 µs a record against ~65 µs with fastavro and ``msgspec.convert``, 
 BENCHMARKS.md). fastavro stays the reference: whatever the compiled reader does not
 take, :meth:`Codec.decode` reads. Writing is the same in reverse (:class:`CompiledWriter`:
 msgspec's MessagePack to the Avro body, the bytes fastavro writes, ~2.5 µs a result
-against ~13.6 µs); fastavro writes what it does not take.
+against ~13.4 µs); fastavro writes what it does not take.
 
 >>> codec = Codec(LocalRegistry.default())
 >>> data = codec.encode("TraderProfile", {"trader_id": "T1", "name": "ACME", "country": "DE"})
