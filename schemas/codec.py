@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import struct
 import urllib.request
 from collections.abc import Iterable
@@ -41,6 +42,8 @@ MAGIC = 0
 _HEADER = struct.Struct(">bI")
 
 S = TypeVar("S", bound=msgspec.Struct)
+
+log = logging.getLogger(__name__)
 
 
 class CodecError(ValueError):
@@ -150,6 +153,15 @@ def _builtins(record: Any) -> Any:
     return record
 
 
+def _after_panic(exc: BaseException) -> None:
+    """Logs a panic in the compiled code (pyo3's PanicException, a BaseException): a bug
+    there must not stop a worker, fastavro takes the record. Re-raises anything else
+    (KeyboardInterrupt, SystemExit)."""
+    if type(exc).__name__ != "PanicException":
+        raise exc
+    log.error("compiled Avro code panicked (%s); fastavro takes the record", exc)
+
+
 class CompiledReader:
     """Records of one schema id read straight into a Struct: the writer schema compiled
     to an Avro-to-MessagePack transcoder, then msgspec's decoder for the Struct.
@@ -173,6 +185,9 @@ class CompiledReader:
         try:
             return self._decode(self._transcode(data, 5))
         except Exception:  # noqa: BLE001 - any refusal sends the record to fastavro
+            return None
+        except BaseException as exc:
+            _after_panic(exc)
             return None
 
 
@@ -201,6 +216,9 @@ class CompiledWriter:
         try:
             return self._write(self._encode(record), self._header)
         except Exception:  # noqa: BLE001 - any refusal sends the record to fastavro
+            return None
+        except BaseException as exc:
+            _after_panic(exc)
             return None
 
 

@@ -555,6 +555,7 @@ pub enum Error {
     DecimalOutOfRange,
     WrongType,
     MissingField,
+    Unsupported,
 }
 
 impl fmt::Display for Error {
@@ -629,6 +630,8 @@ pub struct Transcoder {
     /// Fewest bytes a value of each node takes (bounds block counts).
     min_size: Vec<u64>,
     root: usize,
+    /// Why [`Transcoder::write`] does not take this schema, if it does not.
+    unwritable: Option<String>,
 }
 
 impl Transcoder {
@@ -638,7 +641,9 @@ impl Transcoder {
         let mut c = Compiler { nodes: Vec::new(), names: HashMap::new() };
         let root = c.compile(&schema, "")?;
         let min_size = min_sizes(&c.nodes);
-        Ok(Transcoder { nodes: c.nodes, min_size, root })
+        let mut t = Transcoder { nodes: c.nodes, min_size, root, unwritable: None };
+        t.unwritable = t.why_unwritable();
+        Ok(t)
     }
 
     /// The MessagePack form of the Avro body `data` (all of it: trailing bytes are an error).
@@ -833,11 +838,11 @@ fn decimal_text(raw: &[u8], precision: u32, scale: u32) -> Option<String> {
 
 /// A lower bound of the bytes each node's value takes (0 where a recursive type loops).
 fn min_sizes(nodes: &[Node]) -> Vec<u64> {
-    fn size(i: usize, nodes: &[Node], memo: &mut [Option<u64>], busy: &mut [bool]) -> u64 {
+    fn size(i: usize, nodes: &[Node], memo: &mut [Option<u64>], busy: &mut [bool], depth: u32) -> u64 {
         if let Some(v) = memo[i] {
             return v;
         }
-        if busy[i] {
+        if busy[i] || depth > 256 {
             return 0;
         }
         busy[i] = true;
@@ -847,8 +852,8 @@ fn min_sizes(nodes: &[Node]) -> Vec<u64> {
             Node::Double => 8,
             Node::Fixed(n) => *n as u64,
             Node::Decimal { fixed: Some(n), .. } => *n as u64,
-            Node::Union(b) => 1 + b.iter().map(|&j| size(j, nodes, memo, busy)).min().unwrap_or(0),
-            Node::Record(f) => f.iter().map(|&(_, j)| size(j, nodes, memo, busy)).fold(0u64, u64::saturating_add),
+            Node::Union(b) => 1 + b.iter().map(|&j| size(j, nodes, memo, busy, depth + 1)).min().unwrap_or(0),
+            Node::Record(f) => f.iter().map(|&(_, j)| size(j, nodes, memo, busy, depth + 1)).fold(0u64, u64::saturating_add),
             _ => 1,
         };
         busy[i] = false;
@@ -857,7 +862,7 @@ fn min_sizes(nodes: &[Node]) -> Vec<u64> {
     }
     let mut memo = vec![None; nodes.len()];
     let mut busy = vec![false; nodes.len()];
-    (0..nodes.len()).map(|i| size(i, nodes, &mut memo, &mut busy)).collect()
+    (0..nodes.len()).map(|i| size(i, nodes, &mut memo, &mut busy, 0)).collect()
 }
 
 // -- writing Avro (from MessagePack) --------------------------------------------------
@@ -1008,10 +1013,14 @@ fn mp_time(data: &[u8]) -> Result<(i64, i64), Error> {
 impl Transcoder {
     /// Err naming the first construct [`Transcoder::write`] does not take.
     pub fn check_writable(&self) -> Result<(), String> {
+        self.unwritable.clone().map_or(Ok(()), Err)
+    }
+
+    fn why_unwritable(&self) -> Option<String> {
         for n in &self.nodes {
             match n {
                 Node::Union(b) if b.len() != 2 || b.iter().filter(|&&i| matches!(self.nodes[i], Node::Null)).count() != 1 => {
-                    return Err("writing: only unions of null and one other type".into())
+                    return Some("writing: only unions of null and one other type".into())
                 }
                 // fastavro is handed Structs as msgspec.to_builtins makes them, where
                 // bytes are base64 text: only text, numbers and timestamps read alike.
@@ -1023,15 +1032,18 @@ impl Transcoder {
                 | Node::TimeMillis
                 | Node::TimeMicros
                 | Node::Uuid
-                | Node::Decimal { .. } => return Err(format!("writing: {n:?} is not supported")),
+                | Node::Decimal { .. } => return Some(format!("writing: {n:?} is not supported")),
                 _ => {}
             }
         }
-        Ok(())
+        None
     }
 
     /// `prefix` then the Avro body of the MessagePack record `data` (all of it).
     pub fn write(&self, data: &[u8], prefix: &[u8]) -> Result<Vec<u8>, Error> {
+        if self.unwritable.is_some() {
+            return Err(Error::Unsupported);
+        }
         let mut r = Reader { data, pos: 0 };
         let mut out = Vec::with_capacity(prefix.len() + data.len());
         out.extend_from_slice(prefix);
@@ -1099,7 +1111,7 @@ impl Transcoder {
             }
             (Node::Record(fields), Mp::Map(n)) => {
                 // Fields in the writer's order, wherever the record has them.
-                let mut at: Vec<(&[u8], usize)> = Vec::with_capacity(n);
+                let mut at: Vec<(&[u8], usize)> = Vec::with_capacity(n.min(r.left()));
                 for _ in 0..n {
                     let Mp::Str(k) = r.mp()? else { return Err(Error::WrongType) };
                     at.push((k, r.pos));
@@ -1117,9 +1129,9 @@ impl Transcoder {
             (Node::TimestampMillis | Node::TimestampMicros, Mp::Ext(-1, data)) => {
                 let (secs, nanos) = mp_time(data)?;
                 let v = if matches!(self.nodes[node], Node::TimestampMillis) {
-                    secs.checked_mul(1000).map(|ms| ms + nanos / 1_000_000)
+                    secs.checked_mul(1000).and_then(|ms| ms.checked_add(nanos / 1_000_000))
                 } else {
-                    secs.checked_mul(1_000_000).map(|us| us + nanos / 1000)
+                    secs.checked_mul(1_000_000).and_then(|us| us.checked_add(nanos / 1000))
                 };
                 put_long(out, v.ok_or(Error::TimestampOutOfRange)?);
             }
@@ -1315,7 +1327,14 @@ mod tests {
         renamed[at + 1] = b'x'; // field "xd" instead of "id"
         assert_eq!(t.write(&renamed, b""), Err(Error::MissingField));
         assert!(Transcoder::compile(r#"["null", "int", "string"]"#).unwrap().check_writable().is_err());
-        assert!(Transcoder::compile(r#"["null", "bytes"]"#).unwrap().check_writable().is_err());
+        let bytes = Transcoder::compile(r#"["null", "bytes", "string"]"#).unwrap();
+        assert!(bytes.check_writable().is_err());
+        assert_eq!(bytes.write(b"\xa1a", b""), Err(Error::Unsupported)); // refused even unchecked
+        let ts = Transcoder::compile(r#"{"type": "long", "logicalType": "timestamp-millis"}"#).unwrap();
+        let far = [&b"\xc7\x0c\xff\x3b\x9a\xc9\xff"[..], &i64::MAX.to_be_bytes()].concat(); // the last second of i64
+        assert_eq!(ts.write(&far, b""), Err(Error::TimestampOutOfRange));
+        let wide = [&b"\xdf"[..], &u32::MAX.to_be_bytes()].concat(); // a map of 4 billion entries, no bytes
+        assert!(t.write(&wide, b"").is_err());
     }
 
     #[test]

@@ -300,3 +300,27 @@ def test_logical_types_match_fastavro() -> None:
         assert got.at_us.tzinfo is UTC and got.local_ms.tzinfo is None
         for cut in (1, len(value) // 2, len(value) - 1):
             assert reader.read(value[:cut]) is None
+
+
+class PanicException(BaseException):
+    """Stands in for pyo3's (a BaseException, so `except Exception` would let it through)."""
+
+
+def test_a_panic_in_the_compiled_code_goes_the_fastavro_way(samples, monkeypatch) -> None:
+    def panics(*_args):
+        raise PanicException("index out of bounds")
+
+    codec = Codec()
+    value = samples[0]
+    assert codec.decode_struct("Manifest", value, Manifest) is not None
+    reader = codec._readers[("Manifest", Manifest)]
+    assert reader is not None
+    monkeypatch.setattr(reader, "_transcode", panics)
+    assert read_kafka_value(value, codec, SRC, NOW) == read_kafka_value(value, FASTAVRO, SRC, NOW)
+
+    def interrupted(*_args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reader, "_transcode", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        reader.read(value)
