@@ -7,7 +7,7 @@ Schema ids come from a Confluent Schema Registry when one is configured
 Records framed with a subject's latest schema can be read straight into a Struct by
 :meth:`Codec.decode_struct`: the schema compiled once in Rust (``native/src/avro.rs``)
 turns the Avro body into MessagePack, which msgspec decodes at C speed (the Manifest
-intake: ~17 µs a record against ~65 µs with fastavro and ``msgspec.convert``, see
+intake: 13–19 µs a record against ~60 µs with fastavro and ``msgspec.convert``, see
 BENCHMARKS.md). fastavro stays the reference: whatever the compiled reader does not
 take, :meth:`Codec.decode` reads. Writing is the same in reverse (:class:`CompiledWriter`:
 msgspec's MessagePack to the Avro body, the bytes fastavro writes, ~2.5 µs a result
