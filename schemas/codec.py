@@ -305,7 +305,10 @@ class Codec:
         if not self.compiled:
             self._readers[(subject, struct_type)] = None
             return None
-        sid, schema = self.registry.latest(subject)  # a registry failure: not cached, tried again
+        try:
+            sid, schema = self.registry.latest(subject)
+        except Exception:  # noqa: BLE001 - registry down: fastavro's way says so; tried again next time
+            return None
         try:
             reader: CompiledReader | None = CompiledReader(sid, schema, struct_type)
         except (TypeError, ValueError):  # a schema the transcoder does not support: fastavro only

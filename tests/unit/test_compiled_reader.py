@@ -28,7 +28,7 @@ from manifest_builders import NOW, REFDATA_DIR, make_air_manifest, make_goods, m
 from cargowatch.generator import GeneratorConfig, RiskRates, generate
 from cargowatch.ingest import frame_line
 from enrichers.refdata import ReferenceData
-from schemas.codec import Codec, CompiledReader
+from schemas.codec import Codec, CodecError, CompiledReader
 from schemas.intake import read_kafka_value
 from schemas.model import Manifest, Rejection, Source
 
@@ -324,3 +324,21 @@ def test_a_panic_in_the_compiled_code_goes_the_fastavro_way(samples, monkeypatch
     monkeypatch.setattr(reader, "_transcode", interrupted)
     with pytest.raises(KeyboardInterrupt):
         reader.read(value)
+
+
+class _DownRegistry:
+    """A schema registry that cannot be reached."""
+
+    def latest(self, subject: str):
+        raise OSError("registry unreachable")
+
+    def by_id(self, schema_id: int):
+        raise CodecError(f"unknown schema id {schema_id} (registry unreachable)")
+
+
+def test_an_unreachable_registry_gives_the_rejection_it_gave(samples) -> None:
+    value = samples[0]
+    down, reference = Codec(_DownRegistry()), Codec(_DownRegistry(), compiled=False)
+    r = read_kafka_value(value, down, SRC, NOW)
+    assert r == read_kafka_value(value, reference, SRC, NOW)
+    assert isinstance(r, Rejection) and "unknown schema id 1" in r.errors[0].message
