@@ -270,24 +270,28 @@ def read_kafka_value(
             value = bytes(value)
         if len(value) > max_record_bytes:
             return _reject([_too_large(len(value), max_record_bytes)], source, received_at, *_kafka_ids(value, codec))
-        try:
-            record = codec.decode("Manifest", value)
-        except CodecError as exc:
-            message = exc.message
-            if value[:1] == b"{":
-                message += "; this looks like JSON: publish manifests with `cargowatch produce` (Avro)"
-            return _reject(
-                [ValidationError(SCHEMA, msgspec_path(exc.path), _bounded(message, 500))],
-                source,
-                received_at,
-                *_kafka_ids(value, codec, exc.message),
-            )
-        try:
-            manifest = manifest_from_dict(record)
-        except msgspec.ValidationError as exc:
-            return _reject(
-                [schema_error_from_msgspec(exc)], source, received_at, record.get("manifest_id"), record.get("version")
-            )
+        # The compiled reader takes records of the latest writer schema; fastavro reads
+        # the rest (other schema ids: resolution) and words every rejection.
+        manifest = codec.decode_struct("Manifest", value, Manifest)
+        if manifest is None:
+            try:
+                record = codec.decode("Manifest", value)
+            except CodecError as exc:
+                message = exc.message
+                if value[:1] == b"{":
+                    message += "; this looks like JSON: publish manifests with `cargowatch produce` (Avro)"
+                return _reject(
+                    [ValidationError(SCHEMA, msgspec_path(exc.path), _bounded(message, 500))],
+                    source,
+                    received_at,
+                    *_kafka_ids(value, codec, exc.message),
+                )
+            try:
+                manifest = manifest_from_dict(record)
+            except msgspec.ValidationError as exc:
+                return _reject(
+                    [schema_error_from_msgspec(exc)], source, received_at, record.get("manifest_id"), record.get("version")
+                )
         return _checked(manifest, len(value), max_text_chars, source, received_at)
     except Exception as exc:  # noqa: BLE001 - the worker must never choke on a record
         return _reject(

@@ -32,9 +32,12 @@ def _rate(count: int, wall: float, cpu: float) -> dict[str, float]:
     }
 
 
-def decode_manifests(records: Sequence[BenchRecord]) -> tuple[list[Manifest], dict[str, float]]:
-    """Avro-decode and convert the framed records to Manifests (the intake step)."""
-    codec = Codec()
+def decode_manifests(
+    records: Sequence[BenchRecord], codec: Codec | None = None
+) -> tuple[list[Manifest], dict[str, float]]:
+    """Avro-decode and convert the framed records to Manifests (the intake step).
+    ``codec=Codec(compiled=False)`` measures the fastavro path alone (for an A/B)."""
+    codec = codec or Codec()
     now = datetime.now(UTC)
     src = Source(kind="kafka", topic="bench", partition=0, offset=0)
     w0, c0 = time.perf_counter(), time.process_time()

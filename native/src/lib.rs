@@ -6,6 +6,7 @@
 //! reference: `scoring.py` defines the scores (and writes the explanations), and the
 //! unit tests hold this port to the same scores.
 
+mod avro;
 mod indel;
 mod index;
 mod keys;
@@ -173,5 +174,6 @@ impl NativeIndex {
 #[pymodule]
 fn cargowatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeIndex>()?;
+    m.add_class::<avro::AvroTranscoder>()?;
     Ok(())
 }
