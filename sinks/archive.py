@@ -54,7 +54,6 @@ from pathlib import Path
 import msgspec
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from schemas.model import Manifest, ScreeningResult
 from sinks.base import RejectedRecord, ScreenedRecord, SinkBatch
@@ -380,6 +379,8 @@ class ArchiveSink:
             high = self._high_water.get(partition, -1)
             first, last = rows.ranges[partition]
             if first <= high:
+                import pyarrow.compute as pc  # only for a replay: ~8 MB a process otherwise
+
                 kept = table.filter(pc.greater(table["input_offset"], high))
                 self.rows_skipped += table.num_rows - kept.num_rows
                 if kept.num_rows == 0:
