@@ -801,7 +801,8 @@ impl Index {
     }
 
     /// The names scored for a query with their `score_names` scores; with a `floor`,
-    /// names `can_reach` proves below it are left out unscored.
+    /// names below it are left out (unscored where `can_reach` proves it): the caller
+    /// would drop them, and most queries then hand back nothing.
     pub fn search(&self, q: &Query, floor: Option<f64>, lim: &Limits) -> Vec<(u32, f64)> {
         let positions = {
             let mut state = self.state.lock().unwrap();
@@ -818,7 +819,10 @@ impl Index {
                     continue;
                 }
             }
-            out.push((pos, score_names(&a, &b, p, &sims)));
+            let score = score_names(&a, &b, p, &sims);
+            if floor.is_none_or(|f| score >= f) {
+                out.push((pos, score));
+            }
         }
         out
     }

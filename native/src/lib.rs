@@ -133,7 +133,7 @@ impl NativeIndex {
     }
 
     /// For each query, `(position, score)` of the list names scored; with a floor,
-    /// names sure to score below it are left out.
+    /// names scoring below it are left out.
     fn search(
         &self,
         py: Python<'_>,
