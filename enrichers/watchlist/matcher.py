@@ -71,8 +71,7 @@ class MatcherConfig:
     params: ScoringParams = field(default_factory=ScoringParams)
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(msgspec.Struct, frozen=True):
     """One entry found for a query, before it becomes a WatchlistMatch."""
 
     entry: int

@@ -204,6 +204,15 @@ fn letters(key: &[u8]) -> Letters {
 
 /// At most this many characters in common between two keys with these letter counts.
 fn common_letters(a: &Letters, b: &Letters) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        // one byte-wise minimum and one sum of absolute differences against zero
+        use std::arch::x86_64::*;
+        let m = _mm_min_epu8(_mm_loadu_si128(a.as_ptr() as *const __m128i), _mm_loadu_si128(b.as_ptr() as *const __m128i));
+        let s = _mm_sad_epu8(m, _mm_setzero_si128());
+        (_mm_cvtsi128_si64(s) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(s, s))) as usize
+    }
+    #[cfg(not(target_arch = "x86_64"))]
     a.iter().zip(b).map(|(&x, &y)| x.min(y) as usize).sum()
 }
 
@@ -550,11 +559,12 @@ impl Index {
         (total, chunks)
     }
 
-    /// `blocked(pos, key)` for every name the query's blocking keys reach with a share
-    /// of its weight and an optimistic score bound that pass the limits; the key orders
+    /// Into `blocked`, a key for every name the query's blocking keys reach with a share
+    /// of its weight and an optimistic score bound that pass the limits: the key orders
     /// names best bound first, ties by position (the bits of a bound >= 0 order as the
-    /// bounds do). False when no blocking key opens candidates.
-    fn bounded(&self, state: &mut State, q: &Query, lim: &Limits, mut blocked: impl FnMut(u32, u128)) -> bool {
+    /// bounds do), its low 32 bits are the position. False when no blocking key opens
+    /// candidates.
+    fn bounded(&self, state: &mut State, q: &Query, lim: &Limits, blocked: &mut Vec<u128>) -> bool {
         let (total, chunks) = self.blocking_chunks(state, q, lim.min_share);
         if !chunks.iter().any(|c| c.opening) {
             return false;
@@ -562,16 +572,22 @@ impl Index {
         let cb = lim.coverage_blend;
         let need = lim.min_share * total;
         let mut found = |pos: u32, shared: f64| {
-            if !(shared >= need) {
-                return;
-            }
             let wn = self.stats[pos as usize].weight as f64;
             let shared_n = shared.min(wn);
             let coverage = (shared_n / total.min(wn)).min(1.0);
             let overlap = (2.0 * shared_n / (total + wn)).min(1.0);
             let bound = cb * coverage + (1.0 - cb) * overlap;
-            if bound >= lim.min_score {
-                blocked(pos, ((!bound.to_bits() as u128) << 32) | pos as u128);
+            let keep = (shared >= need) & (bound >= lim.min_score);
+            // every name written, the length moved past it only when it is kept: about
+            // half are, and a branch on it would be mispredicted as often
+            if blocked.len() == blocked.capacity() {
+                blocked.reserve(blocked.len().max(256));
+            }
+            let n = blocked.len();
+            // SAFETY: the slot at `n` is within the capacity reserved above
+            unsafe {
+                blocked.as_mut_ptr().add(n).write(((!bound.to_bits() as u128) << 32) | pos as u128);
+                blocked.set_len(n + keep as usize);
             }
         };
         if chunks.len() <= BYTE_CHUNKS {
@@ -591,8 +607,8 @@ impl Index {
     /// `NameIndex.candidates`: positions by optimistic score bound, best first.
     fn candidates_locked(&self, state: &mut State, q: &Query, lim: &Limits, max: usize) -> Vec<u32> {
         let mut ranked: Vec<u128> = Vec::new();
-        if !self.bounded(state, q, lim, |_, key| ranked.push(key)) {
-            return ranked.into_iter().map(|k| k as u32).collect();
+        if !self.bounded(state, q, lim, &mut ranked) {
+            return Vec::new();
         }
         if ranked.len() > max && max > 0 {
             ranked.select_nth_unstable(max - 1);
@@ -720,21 +736,22 @@ impl Index {
         let q_letters = letters(&key);
         let k = lim.max_candidates;
         let mut blocked: Vec<u128> = Vec::new();
+        self.bounded(state, q, lim, &mut blocked);
+        // the names whose ratio could reach the cutoff, by length and letter counts (the
+        // records were just read for the bound: they are in cache)
         let mut viable: Vec<(u128, f64)> = Vec::new(); // key, bound on the ratio
-        self.bounded(state, q, lim, |pos, bkey| {
-            blocked.push(bkey);
-            let st = &self.stats[pos as usize];
+        for &bkey in blocked.iter().take(if k == 0 { 0 } else { usize::MAX }) {
+            let st = &self.stats[bkey as u32 as usize];
             let l = st.key_len as usize;
-            if k == 0 || ((200 * l.min(lq)) as f64) < lim.cutoff * ((l + lq) as f64) {
-                return;
+            if ((200 * l.min(lq)) as f64) < lim.cutoff * ((l + lq) as f64) {
+                continue;
             }
-            // no LCS for a name whose letter counts keep it below the cutoff
             let common = common_letters(&q_letters, &st.letters).min(l.min(lq));
             let ub = 200.0 * (common as f64) / ((l + lq) as f64);
             if ub >= lim.cutoff - 1e-9 {
                 viable.push((bkey, ub));
             }
-        });
+        }
         let max = lim.max_blocked;
         if blocked.is_empty() || max == 0 {
             return Vec::new();
