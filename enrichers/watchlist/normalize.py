@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import msgspec
 from cargowatch_native import NativeNormalizer
 from unidecode import unidecode
 
@@ -93,13 +93,13 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _SPLIT = re.compile(r"[^0-9a-z]+")
 
 
-@dataclass(frozen=True, slots=True)
-class NormalizedName:
+class NormalizedName(msgspec.Struct, frozen=True):
     """A name ready to compare: identity tokens apart from legal forms.
 
     ``joined`` is every word (legal forms included) run together, so ``SiemensAG`` and
     ``Siemens AG`` meet. ``script`` is ``latin``, ``abjad`` (Arabic/Hebrew: vowels are not written, so the
-    matcher also compares consonant skeletons) or ``cjk``.
+    matcher also compares consonant skeletons) or ``cjk``. A Struct rather than a frozen
+    dataclass: one is made per party name screened, and a Struct is made 8x faster.
     """
 
     original: str
@@ -244,7 +244,7 @@ class Normalizer:
         return 0, ""
 
     def normalize(self, name: str) -> NormalizedName:
-        """Normalise one name (memoised: party names repeat)."""
+        """Normalise one name (memoised: party names repeat; see :meth:`normalize_once`)."""
         hit = self._cache.get(name)
         if hit is not None:
             return hit
@@ -253,6 +253,16 @@ class Normalizer:
             self._cache.clear()
         self._cache[name] = result
         return result
+
+    def normalize_once(self, name: str) -> NormalizedName:
+        """Normalise one name without memoising it: the list names an index is built
+        from are each normalised once, and hundreds of thousands of them in the memo
+        would make every look-up of a party name a trip to memory.
+
+        >>> Normalizer.default().normalize_once("Deutsche Bank AG").tokens
+        ('deutsche', 'bank')
+        """
+        return self._normalize(name)
 
     def _normalize(self, name: str) -> NormalizedName:
         if name.isascii():
