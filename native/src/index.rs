@@ -725,10 +725,9 @@ impl Index {
     /// (Indel ratio of the word-sorted names), plus the best few by blocking bound.
     ///
     /// The same names as ranking the best `max_blocked` by bound in bound order, without
-    /// sorting them: each name's length and letter counts are read as its bound is
-    /// computed, so only the names whose ratio could reach the cutoff are kept, and of
-    /// those only the ones within the best `max_blocked` are sorted (their bound order
-    /// breaks ties in the ranking) and ranked.
+    /// sorting them: the best `max_blocked` are selected (not sorted), each one's length
+    /// and letter counts read, and only the names whose ratio could reach the cutoff
+    /// sorted (their bound order breaks ties in the ranking) and ranked.
     fn scored_positions_locked(&self, state: &mut State, q: &Query, lim: &Limits) -> Vec<u32> {
         let toks: Vec<&[u8]> = q.tokens.iter().map(|t| t.as_slice()).collect();
         let key = sorted_key(&toks);
@@ -737,10 +736,21 @@ impl Index {
         let k = lim.max_candidates;
         let mut blocked: Vec<u128> = Vec::new();
         self.bounded(state, q, lim, &mut blocked);
-        // the names whose ratio could reach the cutoff, by length and letter counts (the
-        // records were just read for the bound: they are in cache)
+        let max = lim.max_blocked;
+        if blocked.is_empty() || max == 0 {
+            return Vec::new();
+        }
+        if blocked.len() > max {
+            blocked.select_nth_unstable(max - 1);
+            blocked.truncate(max);
+        }
+        // of the best `max_blocked`, the names whose ratio could reach the cutoff, by
+        // length and letter counts
         let mut viable: Vec<(u128, f64)> = Vec::new(); // key, bound on the ratio
-        for &bkey in blocked.iter().take(if k == 0 { 0 } else { usize::MAX }) {
+        for (i, &bkey) in blocked.iter().enumerate().take(if k == 0 { 0 } else { usize::MAX }) {
+            if let Some(&ahead) = blocked.get(i + AHEAD) {
+                prefetch(&self.stats[ahead as u32 as usize]);
+            }
             let st = &self.stats[bkey as u32 as usize];
             let l = st.key_len as usize;
             if ((200 * l.min(lq)) as f64) < lim.cutoff * ((l + lq) as f64) {
@@ -751,16 +761,6 @@ impl Index {
             if ub >= lim.cutoff - 1e-9 {
                 viable.push((bkey, ub));
             }
-        }
-        let max = lim.max_blocked;
-        if blocked.is_empty() || max == 0 {
-            return Vec::new();
-        }
-        if blocked.len() > max {
-            blocked.select_nth_unstable(max - 1);
-            blocked.truncate(max);
-            let last = blocked[max - 1];
-            viable.retain(|v| v.0 <= last);
         }
         viable.sort_unstable_by_key(|v| v.0);
         let pat = Pattern::new(&key);
