@@ -101,7 +101,7 @@ class NameIndex:
         scoring constants the compiled core scores with."""
         normalizer = normalizer or Normalizer.default()
         params = params or ScoringParams()
-        norm = normalizer.normalize
+        norm = normalizer.normalize_once  # each list name once: not memoised
         indexed = [IndexedName(entry, norm(text), strength) for entry, text, strength in names]
         native = NativeIndex(
             [native_name(n.name) for n in indexed],

@@ -71,8 +71,7 @@ class MatcherConfig:
     params: ScoringParams = field(default_factory=ScoringParams)
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(msgspec.Struct, frozen=True):
     """One entry found for a query, before it becomes a WatchlistMatch."""
 
     entry: int
@@ -166,7 +165,8 @@ class ScreeningIndex:
             present = [q.name.strip() != "" for q in todo_q]
             reject = top is not None and threshold > 0
             # below this raw score no qualifier lifts a name to the threshold; the
-            # compiled core leaves out, unscored, names it proves stay below it
+            # compiled core leaves such names out (unscored where it can prove it), so
+            # most queries come back with nothing to look at
             floors = [
                 threshold - (cfg.country_bonus if q.country else 0.0) - 1e-9 if reject else None
                 for q in todo_q
@@ -177,7 +177,7 @@ class ScreeningIndex:
                 self._limits(threshold),
             )
             results = [
-                self._search(q, nq, threshold, top, found)
+                self._search(q, nq, threshold, top, found) if found or q.vessel_imo else ()
                 for q, nq, found in zip(todo_q, todo_nq, scored, strict=True)
             ]
             with self._lock:

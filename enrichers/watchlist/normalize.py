@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import msgspec
+from cargowatch_native import NativeNormalizer
 from unidecode import unidecode
 
 #: Words that carry no identity in a party name.
@@ -92,13 +93,13 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 _SPLIT = re.compile(r"[^0-9a-z]+")
 
 
-@dataclass(frozen=True, slots=True)
-class NormalizedName:
+class NormalizedName(msgspec.Struct, frozen=True):
     """A name ready to compare: identity tokens apart from legal forms.
 
     ``joined`` is every word (legal forms included) run together, so ``SiemensAG`` and
     ``Siemens AG`` meet. ``script`` is ``latin``, ``abjad`` (Arabic/Hebrew: vowels are not written, so the
-    matcher also compares consonant skeletons) or ``cjk``.
+    matcher also compares consonant skeletons) or ``cjk``. A Struct rather than a frozen
+    dataclass: one is made per party name screened, and a Struct is made 8x faster.
     """
 
     original: str
@@ -178,9 +179,14 @@ def _number(tok: str) -> str | None:
 
 
 class Normalizer:
-    """Turns names into :class:`NormalizedName`; holds the legal-form table."""
+    """Turns names into :class:`NormalizedName`; holds the legal-form table.
 
-    def __init__(self, legal_forms: dict[str, str] | None = None):
+    The word-level steps (after folding) run in the compiled core
+    (``cargowatch_native.NativeNormalizer``, handed this module's tables); with
+    ``compiled=False`` they run in Python, the reference the core is tested against.
+    """
+
+    def __init__(self, legal_forms: dict[str, str] | None = None, compiled: bool = True):
         table = dict(_BUILTIN_LEGAL_FORMS)
         table.update(legal_forms or {})
         # Keyed by token tuple; longest phrases are tried first.
@@ -194,9 +200,20 @@ class Normalizer:
         # no legal form is passed over with one lookup
         self._by_first: dict[str, list[tuple[tuple[str, ...], str]]] = {}
         self._by_last: dict[str, list[tuple[tuple[str, ...], str]]] = {}
-        for phrase, generic in sorted(self._forms.items(), key=lambda kv: -len(kv[0])):
+        longest_first = sorted(self._forms.items(), key=lambda kv: -len(kv[0]))
+        for phrase, generic in longest_first:
             self._by_first.setdefault(phrase[0], []).append((phrase, generic))
             self._by_last.setdefault(phrase[-1], []).append((phrase, generic))
+        self._native = (
+            NativeNormalizer(
+                [(list(phrase), generic) for phrase, generic in longest_first],
+                sorted(_DROPPED),
+                {**_ROMAN, **_NUMBER_WORDS},  # a number word before a roman numeral
+                list(_ABBREVIATIONS.items()),
+            )
+            if compiled
+            else None
+        )
         self._cache: dict[str, NormalizedName] = {}
 
     @classmethod
@@ -227,7 +244,7 @@ class Normalizer:
         return 0, ""
 
     def normalize(self, name: str) -> NormalizedName:
-        """Normalise one name (memoised: party names repeat)."""
+        """Normalise one name (memoised: party names repeat; see :meth:`normalize_once`)."""
         hit = self._cache.get(name)
         if hit is not None:
             return hit
@@ -237,12 +254,33 @@ class Normalizer:
         self._cache[name] = result
         return result
 
+    def normalize_once(self, name: str) -> NormalizedName:
+        """Normalise one name without memoising it: the list names an index is built
+        from are each normalised once, and hundreds of thousands of them in the memo
+        would make every look-up of a party name a trip to memory.
+
+        >>> Normalizer.default().normalize_once("Deutsche Bank AG").tokens
+        ('deutsche', 'bank')
+        """
+        return self._normalize(name)
+
     def _normalize(self, name: str) -> NormalizedName:
         if name.isascii():
             script = "latin"
         else:
             script = "abjad" if _ABJAD.search(name) else ("cjk" if _CJK.search(name) else "latin")
-        words = list(_word_tokens(fold(name)))
+        folded = fold(name)
+        words = self._native.words(folded) if self._native is not None else None
+        tokens, forms, numbers, joined = words if words is not None else self._words(folded)
+        if not tokens:
+            # not a word in it: keep the folded name rather than nothing
+            tokens = (folded.strip(),)
+        return NormalizedName(name, tokens, forms, numbers, script, joined)
+
+    def _words(self, folded: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], str]:
+        """Tokens, legal forms, numbers and joined words of a folded name (tokens empty
+        when it has no word): what ``NativeNormalizer.words`` computes, in Python."""
+        words = list(_word_tokens(folded))
         all_words = [w for w in words if w not in _DROPPED]
         forms: list[str] = []
         # Legal forms: short ones ("co", "sa", "ag") only at either end of the name, where
@@ -286,10 +324,8 @@ class Normalizer:
         forms += tail
         if not tokens:
             # "The Company" or only honorifics: keep what there was rather than nothing
-            tokens = [w for w in words if w] or [fold(name).strip()]
-        return NormalizedName(
-            name, tuple(tokens), tuple(forms), tuple(numbers), script, "".join(all_words)
-        )
+            tokens = [w for w in words if w]
+        return tuple(tokens), tuple(forms), tuple(numbers), "".join(all_words)
 
 
 def load_rigour_org_types(path: str | Path) -> dict[str, str]:

@@ -129,8 +129,9 @@ class NameScore:
 
     def explain(self) -> str:
         """A one-line account for an officer: aligned parts and the features."""
-        parts = ", ".join(f"{a}~{b}:{s:.2f}" for a, b, s in self.pairs)
-        feats = ", ".join(f"{k}={v:.2f}" for k, v in self.features.items() if v)
+        # lists, not generators: join builds a list anyway (one per hit screened)
+        parts = ", ".join([f"{a}~{b}:{s:.2f}" for a, b, s in self.pairs])
+        feats = ", ".join([f"{k}={v:.2f}" for k, v in self.features.items() if v])
         return f"parts[{parts}] {feats}".strip()
 
 

@@ -9,21 +9,42 @@ pub fn lcs(a: &[u8], b: &[u8]) -> usize {
     }
     let (a, b) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     if a.len() <= 64 {
-        let mut s: u64 = !0;
-        for &ch in b {
-            let mut m: u64 = 0;
-            for (i, &x) in a.iter().enumerate() {
-                if x == ch {
-                    m |= 1 << i;
-                }
-            }
-            let u = s & m;
-            s = s.wrapping_add(u) | (s.wrapping_sub(u));
-        }
         let mask = if a.len() == 64 { !0 } else { (1u64 << a.len()) - 1 };
+        let mut s: u64 = !0;
+        for_each_match(a, b, |m| {
+            let u = s & m & mask;
+            s = s.wrapping_add(u) | (s.wrapping_sub(u));
+        });
         return (!s & mask).count_ones() as usize;
     }
     Pattern::new(a).lcs(b)
+}
+
+/// `f(m)` for each character of `b`, `m` the bits of the positions of `a` (at most 64
+/// long) that hold it; bits at and above `a.len()` are to be ignored. The masks come from
+/// 16-byte comparisons rather than one pass over `a` per character.
+#[inline(always)]
+fn for_each_match(a: &[u8], b: &[u8], mut f: impl FnMut(u64)) {
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        use std::arch::x86_64::*;
+        let mut buf = [0u8; 64];
+        buf[..a.len()].copy_from_slice(a);
+        let blocks = a.len().div_ceil(16);
+        let v: [__m128i; 4] = std::array::from_fn(|k| _mm_loadu_si128(buf.as_ptr().add(16 * k) as *const __m128i));
+        for &ch in b {
+            let c = _mm_set1_epi8(ch as i8);
+            let mut m = _mm_movemask_epi8(_mm_cmpeq_epi8(v[0], c)) as u32 as u64;
+            for (k, vk) in v.iter().enumerate().take(blocks).skip(1) {
+                m |= (_mm_movemask_epi8(_mm_cmpeq_epi8(*vk, c)) as u32 as u64) << (16 * k);
+            }
+            f(m);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for &ch in b {
+        f(a.iter().enumerate().filter(|(_, &x)| x == ch).fold(0u64, |m, (i, _)| m | 1 << i));
+    }
 }
 
 /// Per-character bit masks of one string, built once and compared with many.
@@ -163,6 +184,17 @@ mod tests {
         };
         assert_eq!(lcs(a, b), dp);
         assert_eq!(Pattern::new(a).lcs(b), dp);
+    }
+
+    #[test]
+    fn short_lcs_agrees_with_the_pattern_path() {
+        let words: [&[u8]; 8] = [b"", b"a", b"mohammed", b"muhammad al", b"abcdefghijklmnopq", b"qponmlkjihgfedcba x", b"\0\0a", &[b'z'; 64]];
+        for a in words {
+            for b in words {
+                let want = if a.is_empty() || b.is_empty() { 0 } else { Pattern::new(a).lcs(b) };
+                assert_eq!(lcs(a, b), want, "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

@@ -47,37 +47,34 @@ struct Chunk<'a> {
 
 /// Which chunks of the query each name is in, one bit a chunk (chunk order): the shared
 /// weight is summed afterwards from the bits, in the grouping numpy's `reduceat` used
-/// (first chunk, then the rest). Two bytes a name (eight for queries of 17-64 chunks)
-/// keep the table in cache.
+/// (first chunk, then the rest). One byte a name (a 300 KB table, in the core's own
+/// cache) for queries of up to 8 chunks, two for 9-16, eight for 17-64.
 #[derive(Default)]
 struct Scratch<T> {
     mask: Vec<T>,
     touched: Vec<u32>,
 }
 
-/// A per-name chunk mask: 16 bits (a 600 KB table, most queries) or 64.
+/// A per-name chunk mask: 8 bits (most queries), 16 or 64.
 trait Mask: Copy + Default + PartialEq + std::ops::BitOrAssign {
     fn bit(b: usize) -> Self;
     fn wide(self) -> u64;
 }
 
-impl Mask for u16 {
-    fn bit(b: usize) -> Self {
-        1 << b
-    }
-    fn wide(self) -> u64 {
-        self as u64
-    }
+macro_rules! masks {
+    ($($t:ty),*) => {$(
+        impl Mask for $t {
+            fn bit(b: usize) -> Self {
+                1 << b
+            }
+            fn wide(self) -> u64 {
+                self as u64
+            }
+        }
+    )*};
 }
 
-impl Mask for u64 {
-    fn bit(b: usize) -> Self {
-        1 << b
-    }
-    fn wide(self) -> u64 {
-        self
-    }
-}
+masks!(u8, u16, u64);
 
 /// Ask for the cache line of `slot` ahead of use: postings jump around the name table,
 /// and waiting on memory is most of what accumulating them costs.
@@ -90,8 +87,9 @@ fn prefetch<T>(slot: &T) {
 }
 
 const AHEAD: usize = 16;
-/// Chunks a query can have in the narrow and the wide bit masks (a query of 22+ words
+/// Chunks a query can have in the byte, narrow and wide bit masks (a query of 22+ words
 /// has more than the wide one holds: see `shared_slow`).
+const BYTE_CHUNKS: usize = 8;
 const NARROW_CHUNKS: usize = 16;
 const MAX_CHUNKS: usize = 64;
 
@@ -124,6 +122,7 @@ fn shared_weight(chunks: &[Chunk], mut bits: u64) -> f64 {
 #[derive(Default)]
 struct State {
     variants: HashMap<(Vec<u8>, bool), Arc<[u32]>>, // query token -> vocabulary ids
+    byte: Scratch<u8>,
     narrow: Scratch<u16>,
     wide: Scratch<u64>,
 }
@@ -144,8 +143,8 @@ pub struct Index {
     joined_arena: Vec<u8>,
     key_off: Vec<u32>,
     key_arena: Vec<u8>, // words sorted, for the whole-name ranking
-    key_letters: Vec<Letters>,
-    name_weight: Vec<f32>,
+    name_weight: Vec<f32>, // the sum of a name's token weights (1 when 0)
+    stats: Vec<NameStats>,
     vocab: KeyTable, // token -> name positions (sorted, unique)
     tok_weight: Vec<f64>,
     deletes: KeyTable,   // one-deletion key -> token ids
@@ -165,6 +164,15 @@ fn push_range(off: &mut Vec<u32>, ids: &mut Vec<u32>, table: &mut KeyTableBuilde
 /// common subsequence of two keys has at most `min` of each group's counts, so the sum
 /// of minima bounds the whole-name ratio without reading the key.
 type Letters = [u8; 16];
+
+/// What the whole-name ranking's first filters read of a name, in one cache line: a
+/// blocked name costs one miss before its key is read (if ever). The bound reads only
+/// the name's weight, from a table of its own (8 times denser).
+#[repr(C, align(32))]
+struct NameStats {
+    letters: Letters,
+    key_len: u32,
+}
 
 const fn letter_groups() -> [u8; 256] {
     let mut g = [15u8; 256];
@@ -197,6 +205,15 @@ fn letters(key: &[u8]) -> Letters {
 
 /// At most this many characters in common between two keys with these letter counts.
 fn common_letters(a: &Letters, b: &Letters) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        // one byte-wise minimum and one sum of absolute differences against zero
+        use std::arch::x86_64::*;
+        let m = _mm_min_epu8(_mm_loadu_si128(a.as_ptr() as *const __m128i), _mm_loadu_si128(b.as_ptr() as *const __m128i));
+        let s = _mm_sad_epu8(m, _mm_setzero_si128());
+        (_mm_cvtsi128_si64(s) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(s, s))) as usize
+    }
+    #[cfg(not(target_arch = "x86_64"))]
     a.iter().zip(b).map(|(&x, &y)| x.min(y) as usize).sum()
 }
 
@@ -313,14 +330,18 @@ impl Index {
         let tok_weight: Vec<f64> = (0..vocab.len() as u32)
             .map(|t| weight_of(vocab.values_of(t).len(), n, vocab.key(t).len()))
             .collect();
-        let key_letters: Vec<Letters> =
-            (0..n).map(|i| letters(&key_arena[key_off[i] as usize..key_off[i + 1] as usize])).collect();
         let name_weight: Vec<f32> = (0..n)
             .map(|i| {
                 let s = tok_ids[tok_off[i] as usize..tok_off[i + 1] as usize]
                     .iter()
                     .fold(0.0f64, |acc, &t| acc + tok_weight[t as usize]) as f32;
                 if s > 0.0 { s } else { 1.0 }
+            })
+            .collect();
+        let stats: Vec<NameStats> = (0..n)
+            .map(|i| {
+                let key = &key_arena[key_off[i] as usize..key_off[i + 1] as usize];
+                NameStats { letters: letters(key), key_len: key.len() as u32 }
             })
             .collect();
         let mut deletes = KeyTableBuilder::new();
@@ -352,8 +373,8 @@ impl Index {
             joined_arena,
             key_off,
             key_arena,
-            key_letters,
             name_weight,
+            stats,
             vocab,
             tok_weight,
             deletes: deletes.finish(),
@@ -545,39 +566,56 @@ impl Index {
         (total, chunks)
     }
 
-    /// `NameIndex.candidates`: positions by optimistic score bound, best first.
-    fn candidates_locked(&self, state: &mut State, q: &Query, lim: &Limits, max: usize) -> Vec<u32> {
+    /// Into `blocked`, a key for every name the query's blocking keys reach with a share
+    /// of its weight and an optimistic score bound that pass the limits: the key orders
+    /// names best bound first, ties by position (the bits of a bound >= 0 order as the
+    /// bounds do), its low 32 bits are the position. False when no blocking key opens
+    /// candidates.
+    fn bounded(&self, state: &mut State, q: &Query, lim: &Limits, blocked: &mut Vec<u128>) -> bool {
         let (total, chunks) = self.blocking_chunks(state, q, lim.min_share);
         if !chunks.iter().any(|c| c.opening) {
-            return Vec::new();
+            return false;
         }
-        let found = if chunks.len() <= NARROW_CHUNKS {
-            self.shared_by_mask(&mut state.narrow, &chunks)
-        } else if chunks.len() <= MAX_CHUNKS {
-            self.shared_by_mask(&mut state.wide, &chunks)
-        } else {
-            self.shared_slow(&chunks)
-        };
         let cb = lim.coverage_blend;
         let need = lim.min_share * total;
-        // best bound first, ties by position: one integer key (the bits of a bound >= 0
-        // order as the bounds do)
-        let mut ranked: Vec<u128> = Vec::new();
-        for (i, &(pos, shared)) in found.iter().enumerate() {
-            if let Some(&(ahead, _)) = found.get(i + AHEAD) {
-                prefetch(&self.name_weight[ahead as usize]);
-            }
-            if !(shared >= need) {
-                continue;
-            }
+        let mut found = |pos: u32, shared: f64| {
             let wn = self.name_weight[pos as usize] as f64;
             let shared_n = shared.min(wn);
             let coverage = (shared_n / total.min(wn)).min(1.0);
             let overlap = (2.0 * shared_n / (total + wn)).min(1.0);
             let bound = cb * coverage + (1.0 - cb) * overlap;
-            if bound >= lim.min_score {
-                ranked.push(((!bound.to_bits() as u128) << 32) | pos as u128);
+            let keep = (shared >= need) & (bound >= lim.min_score);
+            // every name written, the length moved past it only when it is kept: about
+            // half are, and a branch on it would be mispredicted as often
+            if blocked.len() == blocked.capacity() {
+                blocked.reserve(blocked.len().max(256));
             }
+            let n = blocked.len();
+            // SAFETY: the slot at `n` is within the capacity reserved above
+            unsafe {
+                blocked.as_mut_ptr().add(n).write(((!bound.to_bits() as u128) << 32) | pos as u128);
+                blocked.set_len(n + keep as usize);
+            }
+        };
+        if chunks.len() <= BYTE_CHUNKS {
+            self.shared_by_mask(&mut state.byte, &chunks, found);
+        } else if chunks.len() <= NARROW_CHUNKS {
+            self.shared_by_mask(&mut state.narrow, &chunks, found);
+        } else if chunks.len() <= MAX_CHUNKS {
+            self.shared_by_mask(&mut state.wide, &chunks, found);
+        } else {
+            for (pos, shared) in self.shared_slow(&chunks) {
+                found(pos, shared);
+            }
+        }
+        true
+    }
+
+    /// `NameIndex.candidates`: positions by optimistic score bound, best first.
+    fn candidates_locked(&self, state: &mut State, q: &Query, lim: &Limits, max: usize) -> Vec<u32> {
+        let mut ranked: Vec<u128> = Vec::new();
+        if !self.bounded(state, q, lim, &mut ranked) {
+            return Vec::new();
         }
         if ranked.len() > max && max > 0 {
             ranked.select_nth_unstable(max - 1);
@@ -588,10 +626,10 @@ impl Index {
         ranked.into_iter().map(|k| k as u32).collect()
     }
 
-    /// `(name, shared weight)` of the names an opening chunk reaches (in the order
+    /// `found(name, shared weight)` for the names an opening chunk reaches (in the order
     /// first reached); closing chunks (common tokens, after every opening one) only add
     /// weight to names already found.
-    fn shared_by_mask<T: Mask>(&self, sc: &mut Scratch<T>, chunks: &[Chunk]) -> Vec<(u32, f64)> {
+    fn shared_by_mask<T: Mask>(&self, sc: &mut Scratch<T>, chunks: &[Chunk], mut found: impl FnMut(u32, f64)) {
         if sc.mask.len() != self.n {
             *sc = Scratch { mask: vec![T::default(); self.n], touched: Vec::new() };
         }
@@ -638,18 +676,17 @@ impl Index {
             }
         }
         let opening: u64 = chunks.iter().enumerate().filter(|(_, c)| c.opening).fold(0, |m, (b, _)| m | 1 << b);
-        let mut out = Vec::with_capacity(sc.touched.len());
         for (i, &pos) in sc.touched.iter().enumerate() {
             if let Some(&ahead) = sc.touched.get(i + AHEAD) {
                 prefetch(&sc.mask[ahead as usize]);
+                prefetch(&self.name_weight[ahead as usize]);
             }
             let bits = std::mem::take(&mut sc.mask[pos as usize]).wide();
             if bits & opening != 0 {
-                out.push((pos, shared_weight(chunks, bits)));
+                found(pos, shared_weight(chunks, bits));
             }
         }
         sc.touched.clear();
-        out
     }
 
     /// [`Self::shared_by_mask`] for a query with more chunks than mask bits (22+ words).
@@ -693,67 +730,89 @@ impl Index {
 
     /// `ScreeningIndex.scored_positions`: blocked names ranked by whole-name similarity
     /// (Indel ratio of the word-sorted names), plus the best few by blocking bound.
+    ///
+    /// The same names as ranking the best `max_blocked` by bound in bound order, without
+    /// sorting them: the best `max_blocked` are selected (not sorted), each one's length
+    /// and letter counts read, and only the names whose ratio could reach the cutoff
+    /// sorted (their bound order breaks ties in the ranking) and ranked.
     fn scored_positions_locked(&self, state: &mut State, q: &Query, lim: &Limits) -> Vec<u32> {
-        let blocked = self.candidates_locked(state, q, lim, lim.max_blocked);
-        if blocked.is_empty() {
-            return blocked;
-        }
         let toks: Vec<&[u8]> = q.tokens.iter().map(|t| t.as_slice()).collect();
         let key = sorted_key(&toks);
-        let pat = Pattern::new(&key);
         let lq = key.len();
         let q_letters = letters(&key);
-        // the best `max_candidates` by (score desc, rank asc), as rapidfuzz's extract
-        // orders them; once full, a name whose length alone keeps it at or below the
-        // last kept score cannot enter (it would lose the tie on rank)
         let k = lim.max_candidates;
-        let mut scored: Vec<(f64, usize, u32)> = Vec::with_capacity(k + 1);
-        let mut fits = 0usize;
-        for (i, &pos) in blocked.iter().enumerate() {
-            // the keys are scattered over the arena: ask for the offsets two strides
-            // ahead and the key bytes one stride ahead
-            if let Some(&far) = blocked.get(i + 2 * AHEAD) {
-                prefetch(&self.key_off[far as usize]);
-                prefetch(&self.key_letters[far as usize]);
+        let mut blocked: Vec<u128> = Vec::new();
+        self.bounded(state, q, lim, &mut blocked);
+        let max = lim.max_blocked;
+        if blocked.is_empty() || max == 0 {
+            return Vec::new();
+        }
+        if blocked.len() > max {
+            blocked.select_nth_unstable(max - 1);
+            blocked.truncate(max);
+        }
+        // of the best `max_blocked`, the names whose ratio could reach the cutoff, by
+        // length and letter counts
+        let mut viable: Vec<(u128, f64)> = Vec::new(); // key, bound on the ratio
+        for (i, &bkey) in blocked.iter().enumerate().take(if k == 0 { 0 } else { usize::MAX }) {
+            if let Some(&ahead) = blocked.get(i + AHEAD) {
+                prefetch(&self.stats[ahead as u32 as usize]);
             }
-            if let Some(&near) = blocked.get(i + AHEAD) {
-                prefetch(&self.key_arena[(self.key_off[near as usize] as usize).min(self.key_arena.len() - 1)]);
-            }
-            let key_b = self.sorted_key_of(pos as usize);
-            let l = key_b.len();
+            let st = &self.stats[bkey as u32 as usize];
+            let l = st.key_len as usize;
             if ((200 * l.min(lq)) as f64) < lim.cutoff * ((l + lq) as f64) {
                 continue;
             }
-            let rank = fits;
-            fits += 1;
-            if k == 0 {
-                continue;
-            }
-            // no LCS for a name whose letter counts keep it below the cutoff, or (once
-            // the best are full) at or below the last kept score
-            let common = common_letters(&q_letters, &self.key_letters[pos as usize]).min(l.min(lq));
+            let common = common_letters(&q_letters, &st.letters).min(l.min(lq));
             let ub = 200.0 * (common as f64) / ((l + lq) as f64);
+            if ub >= lim.cutoff - 1e-9 {
+                viable.push((bkey, ub));
+            }
+        }
+        viable.sort_unstable_by_key(|v| v.0);
+        let pat = Pattern::new(&key);
+        // the best `max_candidates` by (score desc, bound order), as rapidfuzz's extract
+        // orders them; once full, a name whose letter counts keep it at or below the
+        // last kept score cannot enter (it would lose the tie on bound order)
+        let mut scored: Vec<(f64, u32)> = Vec::with_capacity(k + 1);
+        for (i, &(bkey, ub)) in viable.iter().enumerate() {
+            // the keys are scattered over the arena: ask for the offsets two strides
+            // ahead and the key bytes one stride ahead
+            if let Some(&(far, _)) = viable.get(i + 2 * AHEAD) {
+                prefetch(&self.key_off[far as u32 as usize]);
+            }
+            if let Some(&(near, _)) = viable.get(i + AHEAD) {
+                prefetch(&self.key_arena[(self.key_off[near as u32 as usize] as usize).min(self.key_arena.len() - 1)]);
+            }
             let floor = if scored.len() == k { scored[k - 1].0.max(lim.cutoff) } else { lim.cutoff };
             if ub < floor - 1e-9 {
                 continue;
             }
-            let s = ratio_with_cutoff(&pat, key_b, lim.cutoff);
+            let pos = bkey as u32;
+            let s = ratio_with_cutoff(&pat, self.sorted_key_of(pos as usize), lim.cutoff);
             if s < lim.cutoff {
                 continue;
             }
             let at = scored.partition_point(|x| x.0 >= s);
             if at < k {
-                scored.insert(at, (s, rank, pos));
+                scored.insert(at, (s, pos));
                 scored.truncate(k);
             }
         }
         let mut out: Vec<u32> = Vec::new();
-        for &(_, _, pos) in &scored {
+        for &(_, pos) in &scored {
             if !out.contains(&pos) {
                 out.push(pos);
             }
         }
-        for &pos in blocked.iter().take(lim.keep_by_bound) {
+        // the best few by bound
+        let keep = lim.keep_by_bound.min(blocked.len());
+        if keep > 0 && keep < blocked.len() {
+            blocked.select_nth_unstable(keep - 1);
+        }
+        blocked[..keep].sort_unstable();
+        for &bkey in &blocked[..keep] {
+            let pos = bkey as u32;
             if !out.contains(&pos) {
                 out.push(pos);
             }
@@ -767,7 +826,8 @@ impl Index {
     }
 
     /// The names scored for a query with their `score_names` scores; with a `floor`,
-    /// names `can_reach` proves below it are left out unscored.
+    /// names below it are left out (unscored where `can_reach` proves it): the caller
+    /// would drop them, and most queries then hand back nothing.
     pub fn search(&self, q: &Query, floor: Option<f64>, lim: &Limits) -> Vec<(u32, f64)> {
         let positions = {
             let mut state = self.state.lock().unwrap();
@@ -784,7 +844,10 @@ impl Index {
                     continue;
                 }
             }
-            out.push((pos, score_names(&a, &b, p, &sims)));
+            let score = score_names(&a, &b, p, &sims);
+            if floor.is_none_or(|f| score >= f) {
+                out.push((pos, score));
+            }
         }
         out
     }
@@ -811,7 +874,7 @@ impl Index {
             + v(self.joined_off.capacity() + self.key_off.capacity() + self.name_weight.capacity())
             + self.joined_arena.capacity()
             + self.key_arena.capacity()
-            + 16 * self.key_letters.capacity()
+            + std::mem::size_of::<NameStats>() * self.stats.capacity()
             + self.abjad.capacity()
             + 8 * self.tok_weight.capacity()
             + self.words.bytes()
@@ -879,9 +942,12 @@ mod tests {
                 .iter()
                 .filter(|c| c.lists.len() > 1 && c.lists[0].iter().any(|p| c.lists[1].contains(p)))
                 .count();
-            assert!(chunks.len() <= NARROW_CHUNKS);
-            let mut narrow = index.shared_by_mask(&mut state.narrow, &chunks);
-            let mut fast = index.shared_by_mask(&mut state.wide, &chunks);
+            assert!(chunks.len() <= BYTE_CHUNKS);
+            let (mut byte, mut narrow, mut fast) = (Vec::new(), Vec::new(), Vec::new());
+            index.shared_by_mask(&mut state.byte, &chunks, |pos, w| byte.push((pos, w)));
+            index.shared_by_mask(&mut state.narrow, &chunks, |pos, w| narrow.push((pos, w)));
+            index.shared_by_mask(&mut state.wide, &chunks, |pos, w| fast.push((pos, w)));
+            byte.sort_by_key(|x| x.0);
             narrow.sort_by_key(|x| x.0);
             let mut slow = index.shared_slow(&chunks);
             fast.sort_by_key(|x| x.0);
@@ -889,6 +955,7 @@ mod tests {
             assert!(!fast.is_empty());
             assert_eq!(fast, slow, "{q}");
             assert_eq!(narrow, slow, "{q}");
+            assert_eq!(byte, slow, "{q}");
         }
         assert!(closing > 0 && shared_lists > 0);
     }

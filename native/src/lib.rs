@@ -10,11 +10,14 @@ mod avro;
 mod indel;
 mod index;
 mod keys;
+mod normalize;
 mod scoring;
+
+use std::collections::{HashMap, HashSet};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString, PyTuple};
 
 use index::{Index, Limits, Query, Tuning};
 use scoring::{can_reach, score_detail, score_names, similarity_matrix, Detail, Params};
@@ -134,7 +137,7 @@ impl NativeIndex {
     }
 
     /// For each query, `(position, score)` of the list names scored; with a floor,
-    /// names sure to score below it are left out.
+    /// names scoring below it are left out.
     fn search(
         &self,
         py: Python<'_>,
@@ -171,9 +174,69 @@ impl NativeIndex {
     }
 }
 
+/// The word-level steps of `Normalizer._normalize` (see `normalize.rs`) with the
+/// normaliser's tables.
+#[pyclass(frozen, module = "cargowatch_native")]
+struct NativeNormalizer {
+    tables: normalize::Tables,
+}
+
+#[pymethods]
+impl NativeNormalizer {
+    /// `phrases`: `(words, generic form)` of the legal forms, longest first; `dropped`:
+    /// stop words and honorifics; `numbers`: number words and roman numerals to digits;
+    /// `abbreviations`: `(abbreviation, full word)` in the order they are replaced.
+    #[new]
+    fn new(
+        phrases: Vec<(Vec<String>, String)>,
+        dropped: Vec<String>,
+        numbers: HashMap<String, String>,
+        abbreviations: Vec<(String, String)>,
+    ) -> Self {
+        let mut by_first: HashMap<Vec<u8>, Vec<_>> = HashMap::new();
+        let mut by_last: HashMap<Vec<u8>, Vec<_>> = HashMap::new();
+        let mut max_len = 1;
+        for (words, generic) in phrases {
+            let words: Vec<Vec<u8>> = words.into_iter().map(String::into_bytes).collect();
+            let (Some(first), Some(last)) = (words.first().cloned(), words.last().cloned()) else { continue };
+            max_len = max_len.max(words.len());
+            let phrase = (words, generic.into_bytes());
+            by_first.entry(first).or_default().push(phrase.clone());
+            by_last.entry(last).or_default().push(phrase);
+        }
+        let bytes = |(a, b): (String, String)| (a.into_bytes(), b.into_bytes());
+        let tables = normalize::Tables {
+            by_first,
+            by_last,
+            max_len,
+            dropped: dropped.into_iter().map(String::into_bytes).collect::<HashSet<_>>(),
+            numbers: numbers.into_iter().map(bytes).collect(),
+            abbreviations: abbreviations.into_iter().map(bytes).collect(),
+        };
+        NativeNormalizer { tables }
+    }
+
+    /// `(tokens, legal_forms, numbers, joined)` of a folded name (lower-case ASCII;
+    /// `None` for any other text); `tokens` empty when the name had no word at all.
+    fn words<'py>(&self, py: Python<'py>, folded: &str) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        if !folded.is_ascii() || folded.bytes().any(|c| c.is_ascii_uppercase()) {
+            return Ok(None);
+        }
+        let w = self.tables.normalize(folded.as_bytes());
+        // ASCII in, ASCII out: every piece is valid UTF-8
+        let text = |b: &[u8]| PyString::new(py, std::str::from_utf8(b).unwrap_or_default());
+        let tuple = |v: &[Vec<u8>]| PyTuple::new(py, v.iter().map(|b| text(b)));
+        Ok(Some(PyTuple::new(
+            py,
+            [tuple(&w.tokens)?.into_any(), tuple(&w.legal)?.into_any(), tuple(&w.numbers)?.into_any(), text(&w.joined).into_any()],
+        )?))
+    }
+}
+
 #[pymodule]
 fn cargowatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeIndex>()?;
     m.add_class::<avro::AvroTranscoder>()?;
+    m.add_class::<NativeNormalizer>()?;
     Ok(())
 }

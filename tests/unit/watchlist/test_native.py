@@ -12,7 +12,7 @@ import pytest
 from cargowatch_native import NativeIndex
 
 from enrichers.watchlist import PartyQuery, WatchlistScreener
-from enrichers.watchlist.index import native_name
+from enrichers.watchlist.index import CandidateLimits, native_name
 from enrichers.watchlist.loaders import load_watchlist
 from enrichers.watchlist.scoring import NameScore, can_reach, score_names
 
@@ -135,27 +135,39 @@ def test_native_search_scores_are_the_reference_scores(
     assert sum(len(s) for s in gated) < scored  # the fast reject did reject
 
 
+@pytest.mark.parametrize("max_blocked", [None, 40])
 def test_whole_name_ranking_is_rapidfuzz_extract_on_the_blocked_names(
-    screener: WatchlistScreener, name_cases: list[tuple[str, str]]
+    screener: WatchlistScreener, name_cases: list[tuple[str, str]], max_blocked: int | None
 ) -> None:
     """The core ranks blocked names as ``process.extract`` with ``fuzz.ratio`` on the
     word-sorted names ranks them (best 15 at ratio >= 70, ties to the better bound, plus
-    the 3 best bounds); its shortcuts (length and letter-count bounds on the ratio)
-    must leave the ranking unchanged."""
+    the 3 best bounds); its shortcuts (length and letter-count bounds on the ratio, the
+    best ``max_blocked`` chosen without sorting them) must leave the ranking unchanged.
+    A cap of 40 makes common names overflow it, as 2,000 does on a 300,000-name index."""
     from rapidfuzz import fuzz, process
 
     index = screener.index
     names, cfg = index.names, index.config
-    limits = index._limits(cfg.threshold)
+    limits = CandidateLimits(
+        cfg.min_share,
+        max_blocked or cfg.max_blocked,
+        cfg.threshold - cfg.candidate_margin,
+        cfg.params.coverage_blend,
+        cfg.prefilter_cutoff,
+        cfg.max_candidates,
+        cfg.keep_by_bound,
+    )
+    if max_blocked is None:
+        assert limits.as_tuple() == index._limits(cfg.threshold)
     keys = [" ".join(sorted(n.name.tokens)) for n in names.names]
     rng = random.Random(11)
     listed = [n.name.original for n in names.names]
     queries = [rng.choice(listed) for _ in range(150)] + [a for a, _ in name_cases[:300]]
     queries += ["Mohammed Ali", "Abdul Rahman", "Ahmed Hassan Al", "Ali Al Ali"]
-    crowded = 0
+    crowded = capped = 0
     for q in queries:
         nq = names.normalizer.normalize(q)
-        blocked = names.native.candidates(native_name(nq), limits, cfg.max_blocked)
+        blocked = names.native.candidates(native_name(nq), limits.as_tuple(), limits.max_blocked)
         key = " ".join(sorted(nq.tokens))
         fits = [
             p
@@ -170,6 +182,10 @@ def test_whole_name_ranking_is_rapidfuzz_extract_on_the_blocked_names(
             score_cutoff=cfg.prefilter_cutoff,
         )
         want = list(dict.fromkeys([fits[i] for _, _, i in ranked] + blocked[: cfg.keep_by_bound]))
-        assert index.scored_positions(nq, cfg.threshold) == want, q
+        assert names.native.scored_positions([native_name(nq)], limits.as_tuple())[0] == want, q
         crowded += len(ranked) == cfg.max_candidates
-    assert crowded > 5  # the best 15 were full: the 15th-best shortcut was in play
+        capped += len(blocked) == limits.max_blocked
+    if max_blocked:
+        assert capped > 20, capped  # the cap chose which names are ranked
+    else:
+        assert crowded > 5  # the best 15 were full: the 15th-best shortcut was in play
