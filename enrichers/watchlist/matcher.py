@@ -30,7 +30,7 @@ import msgspec
 from enrichers.watchlist.index import CandidateLimits, NameIndex, native_name
 from enrichers.watchlist.loaders import WatchlistVersion
 from enrichers.watchlist.normalize import NormalizedName, Normalizer
-from enrichers.watchlist.scoring import NameScore, ScoringParams
+from enrichers.watchlist.scoring import ScoringParams
 from schemas.model import Manifest, WatchlistEntry, WatchlistMatch
 
 #: The one fixed threshold (0-1) the quality figures are measured at.
@@ -221,21 +221,22 @@ class ScreeningIndex:
         """Hits from the scored names: strength, country qualifier, threshold, the best
         name per entry; explanations only for the hits returned."""
         cfg = self.config
-        best: dict[int, Hit] = {}
+        # entry -> (score shown, rounded; name position, -1 for an identifier; score;
+        # the country qualifier or the identifier's explanation)
+        best: dict[int, tuple[float, int, float, str]] = {}
         m = _IMO_DIGITS.search(query.vessel_imo) if query.vessel_imo else None
         if m is not None:
             imo = m.group(1)
             for pos in self.imo.get(imo, ()):
-                best[pos] = Hit(
-                    pos, 1.0, f"IMO {imo}", f"identifier: vessel IMO {imo} equals the listed IMO"
-                )
+                best[pos] = (1.0, -1, 1.0, imo)
         names = self.names.names
+        entries = self.entries
         vessel_only = query.role == "VESSEL"
         country = query.country.upper() if query.country else None
-        why: dict[int, tuple[int, float, str]] = {}  # entry -> (name, score, qualifier)
+        gate = top is not None and threshold > 0
         for npos, raw in scored:
             item = names[npos]
-            entry = self.entries[item.entry]
+            entry = entries[item.entry]
             if vessel_only and entry.kind != "vessel":
                 continue
             score = raw * _STRENGTH_FACTOR.get(item.strength, 1.0)
@@ -247,40 +248,44 @@ class ScreeningIndex:
                 else:
                     score -= cfg.country_penalty
                     qualifier = f" country={country} not in {'/'.join(entry.countries[:4])}"
-            if score < threshold and top is not None and threshold > 0:
+            if score < threshold and gate:
                 continue
             prev = best.get(item.entry)
-            if prev is None or score > prev.score:
-                best[item.entry] = Hit(item.entry, round(score, 4), item.name.original, "")
-                why[item.entry] = (npos, score, qualifier)
-        hits = sorted(best.values(), key=lambda h: (-h.score, h.entry))
-        return self._explained(nq, [h for h in hits[:top] if h.score >= threshold], why)
+            # the best name of an entry: a later name must beat the earlier one's
+            # rounded score (ties keep the earlier name)
+            if prev is None or score > prev[0]:
+                best[item.entry] = (round(score, 4), npos, score, qualifier)
+        ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        return self._explained(nq, [kv for kv in ranked[:top] if kv[1][0] >= threshold])
 
     def _explained(
-        self, nq: NormalizedName, hits: list[Hit], why: dict[int, tuple[int, float, str]]
+        self, nq: NormalizedName, ranked: list[tuple[int, tuple[float, int, float, str]]]
     ) -> tuple[Hit, ...]:
         """The hits with their explanations: the aligned parts and features the compiled
-        core reports for each matched name (one call for the query's hits); identifier
-        hits explain themselves."""
-        by_name = [h for h in hits if not h.explanation]
-        if not by_name:
-            return tuple(hits)
+        core writes for each matched name (``NameScore.explain()``'s text, one call for
+        the query's hits); identifier hits explain themselves."""
         names = self.names.names
-        positions = [why[h.entry][0] for h in by_name]
-        details = self.names.native.explain(native_name(nq), positions)
-        told: dict[int, str] = {}
-        for h, npos, detail in zip(by_name, positions, details, strict=True):
-            _, score, qualifier = why[h.entry]
+        positions = [npos for _, (_, npos, _, _) in ranked if npos >= 0]
+        told = iter(self.names.native.explain(native_name(nq), positions) if positions else ())
+        hits = []
+        for entry, (shown, npos, score, why) in ranked:
+            if npos < 0:
+                hits.append(
+                    Hit(entry, 1.0, f"IMO {why}", f"identifier: vessel IMO {why} equals the listed IMO")
+                )
+                continue
             item = names[npos]
-            ns = NameScore.from_core(detail, nq, item.name)
-            told[h.entry] = (
-                f"name '{item.name.original}' ({item.strength.lower()}) score={score:.3f}: "
-                f"{ns.explain()}{qualifier}"
+            name = item.name
+            hits.append(
+                Hit(
+                    entry,
+                    shown,
+                    name.original,
+                    f"name '{name.original}' ({item.strength.lower()}) score={score:.3f}: "
+                    f"{next(told)}{why}",
+                )
             )
-        return tuple(
-            h if h.explanation else Hit(h.entry, h.score, h.matched_name, told[h.entry])
-            for h in hits
-        )
+        return tuple(hits)
 
 
 class WatchlistScreener:

@@ -20,7 +20,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use index::{Index, Limits, Query, Tuning};
-use scoring::{can_reach, score_detail, score_names, similarity_matrix, Detail, Params};
+use scoring::{can_reach, explanation, score_detail, score_names, similarity_matrix, Detail, Params};
 
 /// `(tokens, legal_forms, numbers, abjad, joined)` of a `NormalizedName`.
 type NameTuple = (Vec<String>, Vec<String>, Vec<String>, bool, String);
@@ -96,9 +96,10 @@ impl NativeIndex {
         detail_tuple(score_detail(&na, &nb, &self.inner.params, &sims))
     }
 
-    /// The score and features of query `q` against the indexed names at `positions`
-    /// (the explanations of a query's hits).
-    fn explain(&self, q: NameTuple, positions: Vec<u32>) -> Vec<DetailTuple> {
+    /// The explanation of query `q` against each indexed name at `positions` (a
+    /// query's hits): the text of `NameScore.explain()`, written here rather than from
+    /// a `DetailTuple` in Python (that was most of a hit's Python time).
+    fn explain(&self, q: NameTuple, positions: Vec<u32>) -> Vec<String> {
         let q = query(q);
         let a = self.inner.query_name(&q);
         positions
@@ -106,9 +107,17 @@ impl NativeIndex {
             .map(|pos| {
                 let b = self.inner.indexed_name(pos as usize);
                 let sims = similarity_matrix(&a, &b, &self.inner.params);
-                detail_tuple(score_detail(&a, &b, &self.inner.params, &sims))
+                explanation(&score_detail(&a, &b, &self.inner.params, &sims), &a, &b)
             })
             .collect()
+    }
+
+    /// [`Self::explain`] for two names: the text of `score_names(a, b).explain()`.
+    fn explain_pair(&self, a: NameTuple, b: NameTuple) -> String {
+        let (qa, qb) = (query(a), query(b));
+        let (na, nb) = (self.inner.query_name(&qa), self.inner.query_name(&qb));
+        let sims = similarity_matrix(&na, &nb, &self.inner.params);
+        explanation(&score_detail(&na, &nb, &self.inner.params, &sims), &na, &nb)
     }
 
     /// `can_reach(a, b, floor, params, stats)`.

@@ -248,6 +248,55 @@ pub struct Detail {
     pub legal_form_mismatch: bool,
 }
 
+/// `NameScore.explain()` of the score `d` of `a` against `b` (`NameScore.from_core`
+/// names and rounds the features): `parts[a~b:0.93, ...] coverage=1.00, ...`. Features
+/// are rounded to 3 places (Python's `round`) and shown to 2, zeros left out; Rust's
+/// `{:.2}` is Python's `:.2f` (both exact, ties to even on the binary value).
+pub fn explanation(d: &Detail, a: &Name, b: &Name) -> String {
+    use std::fmt::Write;
+    let text = |t: &[u8]| String::from_utf8_lossy(t).into_owned();
+    let mut out = String::from("parts[");
+    if a.tokens.is_empty() || b.tokens.is_empty() {
+        out.push(']');
+        return out;
+    }
+    if d.exact {
+        for (i, t) in a.tokens.iter().enumerate() {
+            let t = text(t);
+            let _ = write!(out, "{}{t}~{t}:1.00", if i > 0 { ", " } else { "" });
+        }
+        out.push_str("] exact=1.00");
+        return out;
+    }
+    for (k, &(i, j, s)) in d.pairs.iter().enumerate() {
+        let sep = if k > 0 { ", " } else { "" };
+        let _ = write!(out, "{sep}{}~{}:{s:.2}", text(a.tokens[i]), text(b.tokens[j]));
+    }
+    out.push(']');
+    let mut first = true;
+    let mut feature = |out: &mut String, name: &str, value: f64| {
+        let _ = write!(out, "{}{name}={value:.2}", if first { " " } else { ", " });
+        first = false;
+    };
+    for (name, value) in [("coverage", d.coverage), ("overlap", d.overlap), ("conflict", d.conflict)]
+        .into_iter()
+        .chain(d.joined.map(|j| ("joined", j)))
+    {
+        // conflict can be a rounding error below zero: Python's round is symmetric
+        let shown = if value < 0.0 { -py_round(-value, 3) } else { py_round(value, 3) };
+        if shown != 0.0 {
+            feature(&mut out, name, shown);
+        }
+    }
+    if d.number_mismatch {
+        feature(&mut out, "number_mismatch", 1.0);
+    }
+    if d.legal_form_mismatch {
+        feature(&mut out, "legal_form_mismatch", 1.0);
+    }
+    out
+}
+
 /// `scoring.score_names(a, b).score`.
 pub fn score_names(a: &Name, b: &Name, p: &Params, sims: &[f64]) -> f64 {
     score_detail(a, b, p, sims).score
@@ -343,5 +392,42 @@ pub fn score_detail(a: &Name, b: &Name, p: &Params, sims: &[f64]) -> Detail {
         joined: joined_used,
         number_mismatch,
         legal_form_mismatch,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name<'a>(tokens: &[&'a [u8]]) -> Name<'a> {
+        Name { tokens: tokens.to_vec(), weights: vec![1.0; tokens.len()], legal: vec![], numbers: vec![], abjad: false, joined: b"" }
+    }
+
+    #[test]
+    fn explanations_format_as_python_does() {
+        // NameScore(0.9, {coverage: round(0.1149996, 3), overlap: round(0.375, 3),
+        // conflict: round(-1e-17, 3), joined: round(0.0004, 3)},
+        // [("ab", "abc", 0.125), ("x", "y", 0.375)]).explain() in Python: rounded to 3
+        // places before shown to 2, ties to even, zeros (and -0.0) left out
+        let d = Detail {
+            score: 0.9,
+            pairs: vec![(0, 0, 0.125), (1, 1, 0.375)],
+            coverage: 0.1149996,
+            overlap: 0.375,
+            conflict: -1e-17,
+            joined: Some(0.0004),
+            ..Detail::default()
+        };
+        let (a, b) = (name(&[b"ab", b"x"]), name(&[b"abc", b"y"]));
+        assert_eq!(explanation(&d, &a, &b), "parts[ab~abc:0.12, x~y:0.38] coverage=0.12, overlap=0.38");
+        let flags = Detail { number_mismatch: true, legal_form_mismatch: true, ..d.clone() };
+        assert_eq!(
+            explanation(&flags, &a, &b),
+            "parts[ab~abc:0.12, x~y:0.38] coverage=0.12, overlap=0.38, number_mismatch=1.00, legal_form_mismatch=1.00"
+        );
+        let exact = Detail { exact: true, ..Detail::default() };
+        assert_eq!(explanation(&exact, &a, &a), "parts[ab~ab:1.00, x~x:1.00] exact=1.00");
+        assert_eq!(explanation(&Detail::default(), &name(&[]), &b), "parts[]");
+        assert_eq!(explanation(&Detail::default(), &a, &b), "parts[]");
     }
 }

@@ -96,6 +96,10 @@ def test_native_scores_equal_the_reference_on_labelled_cases(
             detail = NameScore.from_core(native.score_detail(native_name(x), native_name(y)), x, y)
             if detail != ref_score or detail.explain() != ref_score.explain():
                 mismatches.append((x.original, y.original, ref_score, detail))
+            # ... and written by the core: the same text, Python's float formatting
+            told = native.explain_pair(native_name(x), native_name(y))
+            if told != ref_score.explain():
+                mismatches.append((x.original, y.original, ref_score.explain(), told))
             for floor in (0.5, 0.64, 0.67, 0.8):
                 if native.can_reach(native_name(x), native_name(y), floor) != can_reach(
                     x, y, floor, params, stats
@@ -127,9 +131,11 @@ def test_native_search_scores_are_the_reference_scores(
     for nq, some, every in zip(nqs, gated, ungated, strict=True):
         assert [p for p, _ in every] == index.scored_positions(nq, index.config.threshold)
         assert set(some) <= set(every)
-        for pos, score in every:
+        told = names.native.explain(native_name(nq), [p for p, _ in every])
+        for (pos, score), text in zip(every, told, strict=True):
             ref = score_names(nq, names.names[pos].name, names.stats, index.config.params)
             assert score == ref.score, (nq.original, names.names[pos].name.original)
+            assert text == ref.explain(), (nq.original, names.names[pos].name.original)
             scored += 1
     assert scored > 500
     assert sum(len(s) for s in gated) < scored  # the fast reject did reject
