@@ -579,12 +579,17 @@ impl Index {
         let cb = lim.coverage_blend;
         let need = lim.min_share * total;
         let mut found = |pos: u32, shared: f64| {
+            // below the share it needs a name is not kept whatever its weight: its
+            // weight (a trip to memory) is not read
+            if shared < need {
+                return;
+            }
             let wn = self.name_weight[pos as usize] as f64;
             let shared_n = shared.min(wn);
             let coverage = (shared_n / total.min(wn)).min(1.0);
             let overlap = (2.0 * shared_n / (total + wn)).min(1.0);
             let bound = cb * coverage + (1.0 - cb) * overlap;
-            let keep = (shared >= need) & (bound >= lim.min_score);
+            let keep = bound >= lim.min_score;
             // every name written, the length moved past it only when it is kept: about
             // half are, and a branch on it would be mispredicted as often
             if blocked.len() == blocked.capacity() {
@@ -676,6 +681,10 @@ impl Index {
             }
         }
         let opening: u64 = chunks.iter().enumerate().filter(|(_, c)| c.opening).fold(0, |m, (b, _)| m | 1 << b);
+        // up to 8 chunks: each mask's shared weight summed once, at its first name (a
+        // query has at most 256 masks and reaches hundreds of names)
+        let mut by_mask = [f64::NAN; 1 << BYTE_CHUNKS];
+        let small = chunks.len() <= BYTE_CHUNKS;
         for (i, &pos) in sc.touched.iter().enumerate() {
             if let Some(&ahead) = sc.touched.get(i + AHEAD) {
                 prefetch(&sc.mask[ahead as usize]);
@@ -683,7 +692,16 @@ impl Index {
             }
             let bits = std::mem::take(&mut sc.mask[pos as usize]).wide();
             if bits & opening != 0 {
-                found(pos, shared_weight(chunks, bits));
+                let shared = if small {
+                    let slot = &mut by_mask[bits as usize];
+                    if slot.is_nan() {
+                        *slot = shared_weight(chunks, bits);
+                    }
+                    *slot
+                } else {
+                    shared_weight(chunks, bits)
+                };
+                found(pos, shared);
             }
         }
         sc.touched.clear();
