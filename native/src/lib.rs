@@ -3,8 +3,8 @@
 //! `enrichers/watchlist/index.py` builds a [`NativeIndex`] from the normalised list
 //! names; `matcher.py` hands it normalised party names in batches and gets back, per
 //! name, the list names it scored and their scores. The Python modules stay the
-//! reference: `scoring.py` defines the scores (and writes the explanations), and the
-//! unit tests hold this port to the same scores.
+//! reference: `scoring.py` defines the scores and the explanations' text (which
+//! `explain` writes here), and the unit tests hold this port to the same scores and text.
 
 mod avro;
 mod indel;
