@@ -153,13 +153,20 @@ def _builtins(record: Any) -> Any:
     return record
 
 
-def _after_panic(exc: BaseException) -> None:
-    """Logs a panic in the compiled code (pyo3's PanicException, a BaseException): a bug
-    there must not stop a worker, fastavro takes the record. Re-raises anything else
-    (KeyboardInterrupt, SystemExit)."""
-    if type(exc).__name__ != "PanicException":
-        raise exc
-    log.error("compiled Avro code panicked (%s); fastavro takes the record", exc)
+def _or_none(call: Any, *args: Any) -> Any:
+    """``call(*args)``, or None when the compiled code refuses (any Exception) or panics
+    (pyo3's PanicException, a BaseException: a bug there must not stop a worker; it is
+    logged). Either way the caller hands the record to fastavro. Anything else that is
+    not an Exception (KeyboardInterrupt, SystemExit) is re-raised."""
+    try:
+        return call(*args)
+    except Exception:  # noqa: BLE001 - any refusal sends the record to fastavro
+        return None
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        log.error("compiled Avro code panicked (%s); fastavro takes the record", exc)
+        return None
 
 
 class CompiledReader:
@@ -182,13 +189,10 @@ class CompiledReader:
         """The Struct, or None when this reader does not take ``data``."""
         if data[:5] != self._frame:
             return None
-        try:
-            return self._decode(self._transcode(data, 5))
-        except Exception:  # noqa: BLE001 - any refusal sends the record to fastavro
-            return None
-        except BaseException as exc:
-            _after_panic(exc)
-            return None
+        return _or_none(self._read_body, data)
+
+    def _read_body(self, data: bytes) -> Any:
+        return self._decode(self._transcode(data, 5))
 
 
 class CompiledWriter:
@@ -213,13 +217,11 @@ class CompiledWriter:
         """The framed record, or None when this writer does not take it."""
         if not isinstance(record, msgspec.Struct | dict):
             return None
-        try:
-            return self._write(self._encode(record), self._header)
-        except Exception:  # noqa: BLE001 - any refusal sends the record to fastavro
-            return None
-        except BaseException as exc:
-            _after_panic(exc)
-            return None
+        result: bytes | None = _or_none(self._write_record, record)
+        return result
+
+    def _write_record(self, record: Any) -> bytes:
+        return self._write(self._encode(record), self._header)
 
 
 class Codec:
