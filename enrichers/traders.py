@@ -389,6 +389,11 @@ class TraderHistory:
     at once (so its next batch sees it) and queued as :class:`TraderDelta` records for
     the table (:meth:`take_deltas`), until the table's own state says it holds them.
 
+    A changelog record is only stored when it arrives (:meth:`replace_raw`: the tail runs
+    on the worker's event loop, which also carries its commits) and read when its trader
+    is next looked up: every worker tails every trader's changes, screens few of them,
+    and a busy trader changes many times between two lookups.
+
     ``max_keys`` bounds the per-trader chapter and route counters (the rarest are dropped),
     ``max_manifests`` the memory of which traders a manifest had (for decisions that
     name no trader, and amendments that are not another shipment).
@@ -403,7 +408,9 @@ class TraderHistory:
 
     def __post_init__(self) -> None:
         self._traders: dict[str, TraderState] = {}  # what scoring reads
-        self._table: dict[str, TraderState] = {}  # replica of the table (with an origin)
+        # table states received and not applied yet (changelog value bytes, a decoded
+        # state, or None for a deletion): applied when their trader is looked up
+        self._stale: dict[str, bytes | TraderState | None] = {}
         self._pending: dict[str, list[TraderDelta]] = {}  # own deltas the table does not hold yet
         self._pending_count = 0
         self._outbox: list[TraderDelta] = []
@@ -414,11 +421,13 @@ class TraderHistory:
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._traders)
+        with self._lock:
+            stale = sum(1 for t, v in self._stale.items() if v is not None and t not in self._traders)
+            return len(self._traders) + stale
 
     def snapshot(self, trader_id: str) -> TraderHistorySnapshot | None:
         """What is known of the trader so far, or None for a trader never seen."""
-        st = self._traders.get(trader_id)
+        st = self.state(trader_id)
         if st is None:
             return None
         return TraderHistorySnapshot(
@@ -433,6 +442,9 @@ class TraderHistory:
 
     def state(self, trader_id: str) -> TraderState | None:
         """The trader's whole state (recent decisions included), or None."""
+        if trader_id in self._stale:
+            with self._lock:
+                self._apply_stale(trader_id)
         return self._traders.get(trader_id)
 
     def observe(self, manifests: Sequence[Manifest], now: datetime) -> None:
@@ -491,6 +503,12 @@ class TraderHistory:
     def _learn_all(self, deltas: list[TraderDelta]) -> None:
         traders, max_keys = self._traders, self.max_keys
         with self._lock:
+            # the table's latest states first: their view is rebuilt from the state and the
+            # pending deltas, so a delta pending before it is applied would count twice
+            stale = self._stale
+            for d in deltas:
+                if d.trader_id in stale:
+                    self._apply_stale(d.trader_id)
             if self.origin:
                 # numbered from the clock: a restarted worker continues above its past deltas
                 first = self._seq = max(self._seq + 1, time.time_ns())
@@ -502,6 +520,8 @@ class TraderHistory:
                 for d in deltas:
                     pending.setdefault(d.trader_id, []).append(d)
                 self._pending_count += len(deltas)
+                if self._pending_count > self.max_pending:
+                    self._settle_pending()
                 if self._pending_count > self.max_pending:
                     # dicts keep insertion order: the traders pending longest go first
                     for tid in list(pending)[: max(1, len(pending) // 10)]:
@@ -523,13 +543,24 @@ class TraderHistory:
         """The table's state of a trader (a changelog record; None: deleted). Own deltas
         it holds are dropped; those it does not hold yet stay folded on top."""
         with self._lock:
-            self._replace_locked(trader_id, state)
+            self._stale[trader_id] = state
 
-    def _replace_locked(self, trader_id: str, state: TraderState | None) -> None:
-        if state is None:
-            self._table.pop(trader_id, None)
-        else:
-            self._table[trader_id] = state
+    def replace_raw(self, trader_id: str, value: bytes | None) -> None:
+        """:meth:`replace` with the changelog record's value as it came (decoded when the
+        trader is next looked up; a later record of the same trader replaces it unread)."""
+        with self._lock:
+            self._stale[trader_id] = value
+
+    def _apply_stale(self, trader_id: str) -> None:
+        """The trader's latest table state received, applied (holding the lock)."""
+        if trader_id not in self._stale:
+            return
+        value = self._stale.pop(trader_id)
+        try:
+            state = decode_state(value) if isinstance(value, bytes) else value
+        except msgspec.DecodeError as exc:  # a bad record must not fail the batch screening it
+            log.warning("trader-history record of %s unreadable, previous state kept: %s", trader_id, exc)
+            return
         pending = self._pending.get(trader_id)
         if pending and state is not None:
             held = state.applied.get(self.origin, -1)
@@ -551,7 +582,15 @@ class TraderHistory:
     @property
     def unconfirmed(self) -> int:
         """Own deltas the table does not hold yet (emitted, or lost with an aborted batch)."""
-        return self._pending_count
+        with self._lock:
+            self._settle_pending()
+            return self._pending_count
+
+    def _settle_pending(self) -> None:
+        """Apply the received table states of the traders with own deltas pending (they
+        may hold them); holding the lock."""
+        for tid in [t for t in self._pending if t in self._stale]:
+            self._apply_stale(tid)
 
     def _remember(self, manifest_id: str, ids: list[str]) -> None:
         self._manifests[manifest_id] = ids

@@ -6,6 +6,9 @@ Counters reconcile: for ``stage="intake"``, in = screened + rejected + replay + 
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 # The *_created series double the exposition for no use on our dashboards.
@@ -78,3 +81,18 @@ LAST_COMMIT = Gauge(
     "Unix time of the last committed batch (for 'no progress while lag > 0' alerts).",
     registry=REGISTRY,
 )
+
+
+def observe_many(histogram: Histogram, amounts: Sequence[float]) -> None:
+    """``histogram.observe`` of every amount, with one increment per bucket touched (the
+    per-value call takes a lock and walks the buckets: ~3 us a result on the event loop)."""
+    if not amounts:
+        return
+    bounds = histogram._upper_bounds  # ends with +Inf: every amount has a bucket
+    counts = [0] * len(bounds)
+    for amount in amounts:
+        counts[bisect_left(bounds, amount)] += 1
+    histogram._sum.inc(sum(amounts))
+    for i, n in enumerate(counts):
+        if n:
+            histogram._buckets[i].inc(n)

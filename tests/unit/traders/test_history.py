@@ -113,6 +113,32 @@ def test_own_deltas_count_until_the_table_holds_them():
     assert h.unconfirmed == 2  # CN1's deltas are still pending
 
 
+def test_changelog_records_are_read_when_their_trader_is_looked_up():
+    # the tail stores each record as it came; the latest one counts, read at the lookup
+    h = TraderHistory(origin="w1")
+    h.observe([manifest(manifest_id="A")], NOW)
+    st = TraderState()
+    st.fold(next(d for d in h.take_deltas() if d.trader_id == "DE1"))
+    st.shipments += 2  # other workers' shipments
+    h.replace_raw("DE1", encode_state(st))
+    st.shipments += 3
+    h.replace_raw("DE1", encode_state(st))
+    assert "DE1" in h._stale
+    assert h.snapshot("DE1").shipments == 6 and "DE1" not in h._stale
+    # a batch of its own right after a record arrived: its delta counts once
+    h.replace_raw("DE1", encode_state(st))
+    h.observe([manifest(manifest_id="B")], NOW)
+    assert h.snapshot("DE1").shipments == 7
+    assert h.unconfirmed == 3  # DE1's second delta, CN1's two
+    # an unreadable record is left out (the previous state stays); a deletion
+    h.replace_raw("CN1", b"{not json")
+    assert h.snapshot("CN1").shipments == 2
+    h.replace_raw("XX9", encode_state(st))
+    assert len(h) == 3
+    h.replace_raw("XX9", None)
+    assert h.snapshot("XX9") is None and len(h) == 2
+
+
 def test_pending_deltas_stay_bounded():
     h = TraderHistory(origin="w1", max_pending=20)
     for k in range(30):
