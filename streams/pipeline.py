@@ -464,14 +464,21 @@ class ScreeningPipeline:
             flush = asyncio.ensure_future(asyncio.to_thread(self._flush_sinks, prepared))
         try:
             async with self.producer.transaction():
-                await self._send_outputs(prepared.outputs)
+                delivered = await self._send_outputs(prepared.outputs)
                 t1 = time.perf_counter()
                 stage("commit_send").observe(t1 - t0)
                 limit = self._fault_hang_in_transaction_after
                 if limit is not None and self.stats.received + len(records) >= limit:
+                    await delivered
                     log.warning("fault injection (%s): hanging inside the transaction", FAULT_HANG_IN_TRANSACTION_ENV)
                     await asyncio.Event().wait()
-                await self.producer.send_offsets_to_transaction(prepared.offsets, self.settings.consumer_group)
+                # The offsets join the transaction while the outputs are on their way (one
+                # round trip less per commit); the commit below follows both, and an output
+                # the broker refuses raises here, so the transaction aborts.
+                await asyncio.gather(
+                    delivered,
+                    self.producer.send_offsets_to_transaction(prepared.offsets, self.settings.consumer_group),
+                )
                 t2 = time.perf_counter()
                 stage("commit_offsets").observe(t2 - t1)
                 if flush is not None:
@@ -535,8 +542,9 @@ class ScreeningPipeline:
             out.extend(self.extra_outputs())
         return out
 
-    async def _send_outputs(self, outputs: Sequence[_Output]) -> None:
-        """Append the encoded outputs to one producer batch per topic-partition and send."""
+    async def _send_outputs(self, outputs: Sequence[_Output]) -> asyncio.Future:
+        """Append the encoded outputs to one producer batch per topic-partition and send;
+        returns the future of their acknowledgements (it raises a refused batch's error)."""
         assert self.producer is not None
         producer = self.producer
         builders: dict[tuple[str, int], BatchBuilder] = {}
@@ -558,8 +566,7 @@ class ScreeningPipeline:
         for (topic, part), builder in builders.items():
             if builder.record_count():
                 futures.append(await producer.send_batch(builder, topic, partition=part))
-        if futures:
-            await asyncio.gather(*futures)
+        return asyncio.gather(*futures)
 
     def _account(self, records: Sequence, outcome: BatchOutcome) -> None:
         s = self.stats
