@@ -184,3 +184,21 @@ def test_snapshot_excludes_the_manifest_being_scored(refdata_dir):
         seen.append("NEW_TRADER" in {h.rule_id for h in result.hits})
         history.observe([m], now)
     assert seen == [True, False]
+
+
+def test_fold_into_writes_each_changed_trader_once_with_its_last_state():
+    from streams.history import fold_into
+
+    h = TraderHistory(origin="w1")
+    h.observe([manifest(manifest_id="A")], NOW)
+    first = h.take_deltas()
+    h.observe([manifest(manifest_id="B")], NOW)
+    second = h.take_deltas()
+    store: dict[bytes, bytes] = {}
+    changed = fold_into(store, first + second, max_keys=32)
+    assert sorted(k for k, _ in changed) == [b"CN1", b"DE1"]
+    assert dict(changed) == store  # the records to write are the store's new values
+    assert decode_state(store[b"DE1"]).shipments == 2
+    # a redelivered record changes nothing and writes nothing
+    assert fold_into(store, second, max_keys=32) == []
+    assert decode_state(store[b"DE1"]).shipments == 2
