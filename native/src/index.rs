@@ -472,6 +472,42 @@ impl Index {
         name
     }
 
+    /// Ask for what [`Self::indexed_name`] reads of the names at `positions`, a level of
+    /// indirection at a time for all of them (offsets, then token ids and bytes of the
+    /// joined words, then the tokens' offsets and weights, then their bytes): a query
+    /// scores several names, each a chain of trips to memory that would otherwise be
+    /// waited on one after the other.
+    pub fn prefetch_names(&self, positions: &[u32]) {
+        for &pos in positions {
+            let pos = pos as usize;
+            prefetch(&self.tok_off[pos]);
+            prefetch(&self.joined_off[pos]);
+            prefetch(&self.legal_off[pos]);
+            prefetch(&self.num_off[pos]);
+            prefetch(&self.abjad[pos]);
+        }
+        for &pos in positions {
+            let pos = pos as usize;
+            if let Some(t) = self.tok_ids.get(self.tok_off[pos] as usize) {
+                prefetch(t);
+            }
+            if let Some(b) = self.joined_arena.get(self.joined_off[pos] as usize) {
+                prefetch(b);
+            }
+        }
+        for &pos in positions {
+            for &t in &self.tok_ids[self.tok_off[pos as usize] as usize..self.tok_off[pos as usize + 1] as usize] {
+                self.vocab.prefetch_offsets(t);
+                prefetch(&self.tok_weight[t as usize]);
+            }
+        }
+        for &pos in positions {
+            for &t in &self.tok_ids[self.tok_off[pos as usize] as usize..self.tok_off[pos as usize + 1] as usize] {
+                self.vocab.prefetch_key(t);
+            }
+        }
+    }
+
     /// [`Self::indexed_name`] into `name`, its lists' room kept (a query scores several).
     fn indexed_name_into<'a>(&'a self, pos: usize, name: &mut Name<'a>) {
         let ids = &self.tok_ids[self.tok_off[pos] as usize..self.tok_off[pos + 1] as usize];
@@ -933,6 +969,7 @@ impl Index {
             let mut state = self.state.lock().unwrap();
             self.scored_positions_locked(&mut state, q, lim)
         };
+        self.prefetch_names(&positions);
         let a = self.query_name(q);
         let p = &self.params;
         let mut out = Vec::with_capacity(positions.len());

@@ -102,6 +102,7 @@ impl NativeIndex {
     fn explain(&self, q: NameTuple, positions: Vec<u32>) -> Vec<String> {
         let q = query(q);
         let a = self.inner.query_name(&q);
+        self.inner.prefetch_names(&positions);
         positions
             .into_iter()
             .map(|pos| {
