@@ -797,6 +797,11 @@ impl Index {
         // query has at most 256 masks and reaches hundreds of names)
         let mut by_mask = [f64::NAN; 1 << BYTE_CHUNKS];
         let small = chunks.len() <= BYTE_CHUNKS;
+        // the loop asks a stride ahead: the first stride asked for here
+        for &pos in sc.touched.iter().take(AHEAD) {
+            prefetch(&sc.mask[pos as usize]);
+            prefetch(&self.recs[pos as usize]);
+        }
         for (i, &pos) in sc.touched.iter().enumerate() {
             if let Some(&ahead) = sc.touched.get(i + AHEAD) {
                 prefetch(&sc.mask[ahead as usize]);
@@ -911,6 +916,13 @@ impl Index {
         // orders them; once full, a name whose letter counts keep it at or below the
         // last kept score cannot enter (it would lose the tie on bound order)
         let mut scored: Vec<(f64, u32)> = Vec::with_capacity(k + 1);
+        // the loop asks strides ahead: the first names' offsets and keys asked for here
+        for &(bkey, _) in viable.iter().take(2 * AHEAD) {
+            prefetch(&self.key_off[key_pos(bkey) as usize]);
+        }
+        for &(bkey, _) in viable.iter().take(AHEAD) {
+            prefetch(&self.key_arena[(self.key_off[key_pos(bkey) as usize] as usize).min(self.key_arena.len() - 1)]);
+        }
         for (i, &(bkey, ub)) in viable.iter().enumerate() {
             // the keys are scattered over the arena: ask for the offsets two strides
             // ahead and the key bytes one stride ahead
