@@ -151,6 +151,23 @@ pub fn py_round(x: f64, ndigits: u32) -> f64 {
     if sh > 110 {
         return 0.0; // far below half a unit of the last kept digit
     }
+    if sh < 64 && scale <= 1 << 10 {
+        // the same sums in 64 bits (num < 2^63): what scores and features take, on
+        // every pair of name parts
+        let num = scale as u64 * mant;
+        let mut k = num >> sh;
+        let rem = num - (k << sh);
+        let half = 1u64 << (sh - 1);
+        if rem > half || (rem == half && k & 1 == 1) {
+            k += 1;
+        }
+        return k as f64 / scale as f64;
+    }
+    round_wide(mant, sh, scale)
+}
+
+/// [`py_round`]'s sums in 128 bits (x * scale = mant * scale / 2^sh).
+fn round_wide(mant: u64, sh: u32, scale: u128) -> f64 {
     let num = scale * mant as u128; // x * scale = num / 2^sh
     let mut k = num >> sh;
     let rem = num - (k << sh);
@@ -203,5 +220,38 @@ mod tests {
         assert_eq!(py_round(0.375, 2), 0.38);
         assert_eq!(py_round(0.8333333333333334, 2), 0.83);
         assert_eq!(py_round(0.67385, 4), 0.6738); // 0.67385 is just below in binary
+    }
+
+    #[test]
+    fn rounding_in_64_bits_is_the_wide_rounding() {
+        let mut values: Vec<f64> = Vec::new();
+        for k in 0..=8000u32 {
+            for d in [1000.0, 1024.0, 8000.0] {
+                let x = k as f64 / d;
+                values.extend([x, f64::from_bits(x.to_bits() + 1), f64::from_bits(x.to_bits().saturating_sub(1))]);
+            }
+        }
+        let mut r: u64 = 0x9e3779b97f4a7c15;
+        for _ in 0..200_000 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            values.push((r >> 11) as f64 / (1u64 << 53) as f64);
+        }
+        values.extend([1e-300, 4.9e-324, 0.0004, 0.0005, 0.00048828125]);
+        for x in values {
+            if !(x > 0.0) || x >= 1.0 {
+                continue;
+            }
+            let bits = x.to_bits();
+            let exp = ((bits >> 52) & 0x7ff) as i32;
+            let frac = bits & ((1u64 << 52) - 1);
+            let (mant, e) = if exp == 0 { (frac, -1074) } else { (frac | (1u64 << 52), exp - 1075) };
+            let sh = (-e) as u32;
+            for nd in [2u32, 3, 4] {
+                let want = if sh > 110 { 0.0 } else { round_wide(mant, sh, 10u128.pow(nd)) };
+                assert_eq!(py_round(x, nd).to_bits(), want.to_bits(), "{x} {nd}");
+            }
+        }
     }
 }

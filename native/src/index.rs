@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::indel::{ratio_with_cutoff, Pattern};
 use crate::keys::{hash_bytes, KeyTable, KeyTableBuilder};
-use crate::scoring::{can_reach, is_alpha, is_digits, score_names, similarity_matrix, skeleton, Name, Params};
+use crate::scoring::{can_reach, is_alpha, is_digits, score_names, similarity_matrix_into, skeleton, Name, Params};
 
 /// A normalised name handed over from Python (`NormalizedName` fields).
 pub struct Query {
@@ -121,7 +121,10 @@ fn shared_weight(chunks: &[Chunk], mut bits: u64) -> f64 {
 
 #[derive(Default)]
 struct State {
-    variants: HashMap<(Vec<u8>, bool), Arc<[u32]>>, // query token -> vocabulary ids
+    // query token and its abjad flag (a last byte) -> vocabulary ids; hashbrown's fast
+    // hasher, looked up through `variant_key` (no key allocated per look-up)
+    variants: hashbrown::HashMap<Box<[u8]>, Arc<[u32]>>,
+    variant_key: Vec<u8>,
     byte: Scratch<u8>,
     narrow: Scratch<u16>,
     wide: Scratch<u64>,
@@ -143,8 +146,7 @@ pub struct Index {
     joined_arena: Vec<u8>,
     key_off: Vec<u32>,
     key_arena: Vec<u8>, // words sorted, for the whole-name ranking
-    name_weight: Vec<f32>, // the sum of a name's token weights (1 when 0)
-    stats: Vec<NameStats>,
+    recs: Vec<NameRec>, // what the bound and the ranking's filters read of a name
     vocab: KeyTable, // token -> name positions (sorted, unique)
     tok_weight: Vec<f64>,
     deletes: KeyTable,   // one-deletion key -> token ids
@@ -165,13 +167,15 @@ fn push_range(off: &mut Vec<u32>, ids: &mut Vec<u32>, table: &mut KeyTableBuilde
 /// of minima bounds the whole-name ratio without reading the key.
 type Letters = [u8; 16];
 
-/// What the whole-name ranking's first filters read of a name, in one cache line: a
-/// blocked name costs one miss before its key is read (if ever). The bound reads only
-/// the name's weight, from a table of its own (8 times denser).
-#[repr(C, align(32))]
-struct NameStats {
-    letters: Letters,
+/// What a name reached by a query is read for, in 16 bytes: its weight (the bound), its
+/// key length and letter counts (the whole-name ranking's first filters). One cache miss
+/// a name reached: the filters are worked out with the bound, for the names kept, and
+/// carried in their blocked keys (two separate tables cost a second miss a blocked name).
+#[repr(C, align(16))]
+struct NameRec {
+    weight: f32, // the sum of the name's token weights (1 when 0)
     key_len: u32,
+    letters: u64, // [`Letters`] four bits a group, 15 standing for 15 or more
 }
 
 const fn letter_groups() -> [u8; 256] {
@@ -203,7 +207,40 @@ fn letters(key: &[u8]) -> Letters {
     c
 }
 
+/// [`Letters`] in four bits a group: a count of 15 or more is 15, which
+/// [`common_letters_packed`] reads as 255, so the bound stays a bound.
+fn pack_letters(c: &Letters) -> u64 {
+    c.iter().enumerate().fold(0u64, |p, (g, &n)| p | (n.min(15) as u64) << (4 * g))
+}
+
+/// [`common_letters`] against packed counts ([`pack_letters`]).
+fn common_letters_packed(a: &Letters, b: u64) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        // the nibbles spread to bytes (low nibbles the even groups), 15 raised to 255
+        use std::arch::x86_64::*;
+        let x = _mm_cvtsi64_si128(b as i64);
+        let nib = _mm_set1_epi8(0x0f);
+        let lo = _mm_and_si128(x, nib);
+        let hi = _mm_and_si128(_mm_srli_epi16(x, 4), nib);
+        let v = _mm_unpacklo_epi8(lo, hi);
+        let v = _mm_or_si128(v, _mm_cmpeq_epi8(v, nib));
+        let m = _mm_min_epu8(_mm_loadu_si128(a.as_ptr() as *const __m128i), v);
+        let s = _mm_sad_epu8(m, _mm_setzero_si128());
+        (_mm_cvtsi128_si64(s) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(s, s))) as usize
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    a.iter()
+        .enumerate()
+        .map(|(g, &x)| {
+            let n = ((b >> (4 * g)) & 15) as u8;
+            x.min(if n == 15 { 255 } else { n }) as usize
+        })
+        .sum()
+}
+
 /// At most this many characters in common between two keys with these letter counts.
+#[cfg(test)]
 fn common_letters(a: &Letters, b: &Letters) -> usize {
     #[cfg(target_arch = "x86_64")]
     unsafe {
@@ -215,6 +252,30 @@ fn common_letters(a: &Letters, b: &Letters) -> usize {
     }
     #[cfg(not(target_arch = "x86_64"))]
     a.iter().zip(b).map(|(&x, &y)| x.min(y) as usize).sum()
+}
+
+/// The name position in a blocked key (see [`Index::bounded`]).
+fn key_pos(bkey: u128) -> u32 {
+    (bkey >> 32) as u32
+}
+
+/// The low 32 bits of a blocked key whose name's key is too long for 16 bits (never
+/// for a real name): the ranking's filters are worked out from the key itself.
+const FILTERS_FALLBACK: u32 = u32::MAX;
+
+/// A query's sorted key, its length and letter counts (the whole-name ranking's).
+struct KeyStats {
+    key: Vec<u8>,
+    len: usize,
+    letters: Letters,
+}
+
+impl KeyStats {
+    fn of(q: &Query) -> KeyStats {
+        let toks: Vec<&[u8]> = q.tokens.iter().map(|t| t.as_slice()).collect();
+        let key = sorted_key(&toks);
+        KeyStats { len: key.len(), letters: letters(&key), key }
+    }
 }
 
 fn sorted_key(tokens: &[&[u8]]) -> Vec<u8> {
@@ -330,18 +391,17 @@ impl Index {
         let tok_weight: Vec<f64> = (0..vocab.len() as u32)
             .map(|t| weight_of(vocab.values_of(t).len(), n, vocab.key(t).len()))
             .collect();
-        let name_weight: Vec<f32> = (0..n)
+        let recs: Vec<NameRec> = (0..n)
             .map(|i| {
                 let s = tok_ids[tok_off[i] as usize..tok_off[i + 1] as usize]
                     .iter()
                     .fold(0.0f64, |acc, &t| acc + tok_weight[t as usize]) as f32;
-                if s > 0.0 { s } else { 1.0 }
-            })
-            .collect();
-        let stats: Vec<NameStats> = (0..n)
-            .map(|i| {
                 let key = &key_arena[key_off[i] as usize..key_off[i + 1] as usize];
-                NameStats { letters: letters(key), key_len: key.len() as u32 }
+                NameRec {
+                    weight: if s > 0.0 { s } else { 1.0 },
+                    key_len: key.len() as u32,
+                    letters: pack_letters(&letters(key)),
+                }
             })
             .collect();
         let mut deletes = KeyTableBuilder::new();
@@ -373,8 +433,7 @@ impl Index {
             joined_arena,
             key_off,
             key_arena,
-            name_weight,
-            stats,
+            recs,
             vocab,
             tok_weight,
             deletes: deletes.finish(),
@@ -408,22 +467,62 @@ impl Index {
     }
 
     pub fn indexed_name(&self, pos: usize) -> Name<'_> {
-        let ids = &self.tok_ids[self.tok_off[pos] as usize..self.tok_off[pos + 1] as usize];
-        let tokens: Vec<&[u8]> = ids.iter().map(|&t| self.vocab.key(t)).collect();
-        let words = |off: &[u32], ids: &[u32]| -> Vec<&[u8]> {
-            ids[off[pos] as usize..off[pos + 1] as usize]
-                .iter()
-                .map(|&w| self.words.key(w))
-                .collect()
-        };
-        Name {
-            weights: ids.iter().map(|&t| self.tok_weight[t as usize]).collect(),
-            tokens,
-            legal: words(&self.legal_off, &self.legal_ids),
-            numbers: words(&self.num_off, &self.num_ids),
-            abjad: self.abjad[pos],
-            joined: &self.joined_arena[self.joined_off[pos] as usize..self.joined_off[pos + 1] as usize],
+        let mut name = Name { tokens: vec![], weights: vec![], legal: vec![], numbers: vec![], abjad: false, joined: &[] };
+        self.indexed_name_into(pos, &mut name);
+        name
+    }
+
+    /// Ask for what [`Self::indexed_name`] reads of the names at `positions`, a level of
+    /// indirection at a time for all of them (offsets, then token ids and bytes of the
+    /// joined words, then the tokens' offsets and weights, then their bytes): a query
+    /// scores several names, each a chain of trips to memory that would otherwise be
+    /// waited on one after the other.
+    pub fn prefetch_names(&self, positions: &[u32]) {
+        for &pos in positions {
+            let pos = pos as usize;
+            prefetch(&self.tok_off[pos]);
+            prefetch(&self.joined_off[pos]);
+            prefetch(&self.legal_off[pos]);
+            prefetch(&self.num_off[pos]);
+            prefetch(&self.abjad[pos]);
         }
+        for &pos in positions {
+            let pos = pos as usize;
+            if let Some(t) = self.tok_ids.get(self.tok_off[pos] as usize) {
+                prefetch(t);
+            }
+            if let Some(b) = self.joined_arena.get(self.joined_off[pos] as usize) {
+                prefetch(b);
+            }
+        }
+        for &pos in positions {
+            for &t in &self.tok_ids[self.tok_off[pos as usize] as usize..self.tok_off[pos as usize + 1] as usize] {
+                self.vocab.prefetch_offsets(t);
+                prefetch(&self.tok_weight[t as usize]);
+            }
+        }
+        for &pos in positions {
+            for &t in &self.tok_ids[self.tok_off[pos as usize] as usize..self.tok_off[pos as usize + 1] as usize] {
+                self.vocab.prefetch_key(t);
+            }
+        }
+    }
+
+    /// [`Self::indexed_name`] into `name`, its lists' room kept (a query scores several).
+    fn indexed_name_into<'a>(&'a self, pos: usize, name: &mut Name<'a>) {
+        let ids = &self.tok_ids[self.tok_off[pos] as usize..self.tok_off[pos + 1] as usize];
+        name.tokens.clear();
+        name.tokens.extend(ids.iter().map(|&t| self.vocab.key(t)));
+        name.weights.clear();
+        name.weights.extend(ids.iter().map(|&t| self.tok_weight[t as usize]));
+        let words = |out: &mut Vec<&'a [u8]>, off: &[u32], ids: &[u32]| {
+            out.clear();
+            out.extend(ids[off[pos] as usize..off[pos + 1] as usize].iter().map(|&w| self.words.key(w)));
+        };
+        words(&mut name.legal, &self.legal_off, &self.legal_ids);
+        words(&mut name.numbers, &self.num_off, &self.num_ids);
+        name.abjad = self.abjad[pos];
+        name.joined = &self.joined_arena[self.joined_off[pos] as usize..self.joined_off[pos + 1] as usize];
     }
 
     fn sorted_key_of(&self, pos: usize) -> &[u8] {
@@ -501,15 +600,17 @@ impl Index {
     /// [`Self::token_variants`], memoised per query token: traffic repeats first names,
     /// surnames and trade words far more than whole names.
     fn variant_ids(&self, state: &mut State, token: &[u8], abjad: bool) -> Arc<[u32]> {
-        let key = (token.to_vec(), abjad);
-        if let Some(hit) = state.variants.get(&key) {
+        state.variant_key.clear();
+        state.variant_key.extend_from_slice(token);
+        state.variant_key.push(abjad as u8);
+        if let Some(hit) = state.variants.get(state.variant_key.as_slice()) {
             return hit.clone();
         }
         let tids: Arc<[u32]> = Arc::from(self.token_variants(token, abjad));
         if state.variants.len() >= self.tuning.variant_cache_size {
             state.variants.clear();
         }
-        state.variants.insert(key, tids.clone());
+        state.variants.insert(state.variant_key.as_slice().into(), tids.clone());
         tids
     }
 
@@ -569,9 +670,11 @@ impl Index {
     /// Into `blocked`, a key for every name the query's blocking keys reach with a share
     /// of its weight and an optimistic score bound that pass the limits: the key orders
     /// names best bound first, ties by position (the bits of a bound >= 0 order as the
-    /// bounds do), its low 32 bits are the position. False when no blocking key opens
+    /// bounds do, in the top 64 bits), the next 32 bits are the position ([`key_pos`]),
+    /// the low 32 what the whole-name ranking's filters need of the name against the
+    /// query's sorted key `qk` ([`key_filters`]). False when no blocking key opens
     /// candidates.
-    fn bounded(&self, state: &mut State, q: &Query, lim: &Limits, blocked: &mut Vec<u128>) -> bool {
+    fn bounded(&self, state: &mut State, q: &Query, lim: &Limits, qk: &KeyStats, blocked: &mut Vec<u128>) -> bool {
         let (total, chunks) = self.blocking_chunks(state, q, lim.min_share);
         if !chunks.iter().any(|c| c.opening) {
             return false;
@@ -584,12 +687,21 @@ impl Index {
             if shared < need {
                 return;
             }
-            let wn = self.name_weight[pos as usize] as f64;
+            let rec = &self.recs[pos as usize];
+            let wn = rec.weight as f64;
             let shared_n = shared.min(wn);
             let coverage = (shared_n / total.min(wn)).min(1.0);
             let overlap = (2.0 * shared_n / (total + wn)).min(1.0);
             let bound = cb * coverage + (1.0 - cb) * overlap;
             let keep = bound >= lim.min_score;
+            // the key length and the letters in common, from the record already read
+            let l = rec.key_len as usize;
+            let filters = if l < 0xffff {
+                let common = common_letters_packed(&qk.letters, rec.letters).min(l.min(qk.len));
+                (l << 16 | common) as u32
+            } else {
+                FILTERS_FALLBACK
+            };
             // every name written, the length moved past it only when it is kept: about
             // half are, and a branch on it would be mispredicted as often
             if blocked.len() == blocked.capacity() {
@@ -598,7 +710,7 @@ impl Index {
             let n = blocked.len();
             // SAFETY: the slot at `n` is within the capacity reserved above
             unsafe {
-                blocked.as_mut_ptr().add(n).write(((!bound.to_bits() as u128) << 32) | pos as u128);
+                blocked.as_mut_ptr().add(n).write(((!bound.to_bits() as u128) << 64) | (pos as u128) << 32 | filters as u128);
                 blocked.set_len(n + keep as usize);
             }
         };
@@ -619,7 +731,7 @@ impl Index {
     /// `NameIndex.candidates`: positions by optimistic score bound, best first.
     fn candidates_locked(&self, state: &mut State, q: &Query, lim: &Limits, max: usize) -> Vec<u32> {
         let mut ranked: Vec<u128> = Vec::new();
-        if !self.bounded(state, q, lim, &mut ranked) {
+        if !self.bounded(state, q, lim, &KeyStats::of(q), &mut ranked) {
             return Vec::new();
         }
         if ranked.len() > max && max > 0 {
@@ -628,7 +740,7 @@ impl Index {
         }
         ranked.sort_unstable();
         ranked.truncate(max);
-        ranked.into_iter().map(|k| k as u32).collect()
+        ranked.into_iter().map(key_pos).collect()
     }
 
     /// `found(name, shared weight)` for the names an opening chunk reaches (in the order
@@ -685,10 +797,15 @@ impl Index {
         // query has at most 256 masks and reaches hundreds of names)
         let mut by_mask = [f64::NAN; 1 << BYTE_CHUNKS];
         let small = chunks.len() <= BYTE_CHUNKS;
+        // the loop asks a stride ahead: the first stride asked for here
+        for &pos in sc.touched.iter().take(AHEAD) {
+            prefetch(&sc.mask[pos as usize]);
+            prefetch(&self.recs[pos as usize]);
+        }
         for (i, &pos) in sc.touched.iter().enumerate() {
             if let Some(&ahead) = sc.touched.get(i + AHEAD) {
                 prefetch(&sc.mask[ahead as usize]);
-                prefetch(&self.name_weight[ahead as usize]);
+                prefetch(&self.recs[ahead as usize]);
             }
             let bits = std::mem::take(&mut sc.mask[pos as usize]).wide();
             if bits & opening != 0 {
@@ -746,21 +863,32 @@ impl Index {
         self.candidates_locked(&mut state, q, lim, max)
     }
 
+    /// `(key length, letters in common with the query)` of the name of a blocked key
+    /// (read from the key, or worked out for a key too long for it).
+    fn key_filters(&self, bkey: u128, qk: &KeyStats) -> (usize, usize) {
+        let filters = bkey as u32;
+        if filters != FILTERS_FALLBACK {
+            return ((filters >> 16) as usize, (filters & 0xffff) as usize);
+        }
+        let key = self.sorted_key_of(key_pos(bkey) as usize);
+        let common = common_letters_packed(&qk.letters, pack_letters(&letters(key)));
+        (key.len(), common.min(key.len().min(qk.len)))
+    }
+
     /// `ScreeningIndex.scored_positions`: blocked names ranked by whole-name similarity
     /// (Indel ratio of the word-sorted names), plus the best few by blocking bound.
     ///
     /// The same names as ranking the best `max_blocked` by bound in bound order, without
     /// sorting them: the best `max_blocked` are selected (not sorted), each one's length
-    /// and letter counts read, and only the names whose ratio could reach the cutoff
-    /// sorted (their bound order breaks ties in the ranking) and ranked.
+    /// and letters in common (in its blocked key) looked at, and only the names whose
+    /// ratio could reach the cutoff sorted (their bound order breaks ties in the ranking)
+    /// and ranked.
     fn scored_positions_locked(&self, state: &mut State, q: &Query, lim: &Limits) -> Vec<u32> {
-        let toks: Vec<&[u8]> = q.tokens.iter().map(|t| t.as_slice()).collect();
-        let key = sorted_key(&toks);
-        let lq = key.len();
-        let q_letters = letters(&key);
+        let qk = KeyStats::of(q);
+        let lq = qk.len;
         let k = lim.max_candidates;
         let mut blocked: Vec<u128> = Vec::new();
-        self.bounded(state, q, lim, &mut blocked);
+        self.bounded(state, q, lim, &qk, &mut blocked);
         let max = lim.max_blocked;
         if blocked.is_empty() || max == 0 {
             return Vec::new();
@@ -772,41 +900,43 @@ impl Index {
         // of the best `max_blocked`, the names whose ratio could reach the cutoff, by
         // length and letter counts
         let mut viable: Vec<(u128, f64)> = Vec::new(); // key, bound on the ratio
-        for (i, &bkey) in blocked.iter().enumerate().take(if k == 0 { 0 } else { usize::MAX }) {
-            if let Some(&ahead) = blocked.get(i + AHEAD) {
-                prefetch(&self.stats[ahead as u32 as usize]);
-            }
-            let st = &self.stats[bkey as u32 as usize];
-            let l = st.key_len as usize;
+        for &bkey in blocked.iter().take(if k == 0 { 0 } else { usize::MAX }) {
+            let (l, common) = self.key_filters(bkey, &qk);
             if ((200 * l.min(lq)) as f64) < lim.cutoff * ((l + lq) as f64) {
                 continue;
             }
-            let common = common_letters(&q_letters, &st.letters).min(l.min(lq));
             let ub = 200.0 * (common as f64) / ((l + lq) as f64);
             if ub >= lim.cutoff - 1e-9 {
                 viable.push((bkey, ub));
             }
         }
         viable.sort_unstable_by_key(|v| v.0);
-        let pat = Pattern::new(&key);
+        let pat = Pattern::new(&qk.key);
         // the best `max_candidates` by (score desc, bound order), as rapidfuzz's extract
         // orders them; once full, a name whose letter counts keep it at or below the
         // last kept score cannot enter (it would lose the tie on bound order)
         let mut scored: Vec<(f64, u32)> = Vec::with_capacity(k + 1);
+        // the loop asks strides ahead: the first names' offsets and keys asked for here
+        for &(bkey, _) in viable.iter().take(2 * AHEAD) {
+            prefetch(&self.key_off[key_pos(bkey) as usize]);
+        }
+        for &(bkey, _) in viable.iter().take(AHEAD) {
+            prefetch(&self.key_arena[(self.key_off[key_pos(bkey) as usize] as usize).min(self.key_arena.len() - 1)]);
+        }
         for (i, &(bkey, ub)) in viable.iter().enumerate() {
             // the keys are scattered over the arena: ask for the offsets two strides
             // ahead and the key bytes one stride ahead
             if let Some(&(far, _)) = viable.get(i + 2 * AHEAD) {
-                prefetch(&self.key_off[far as u32 as usize]);
+                prefetch(&self.key_off[key_pos(far) as usize]);
             }
             if let Some(&(near, _)) = viable.get(i + AHEAD) {
-                prefetch(&self.key_arena[(self.key_off[near as u32 as usize] as usize).min(self.key_arena.len() - 1)]);
+                prefetch(&self.key_arena[(self.key_off[key_pos(near) as usize] as usize).min(self.key_arena.len() - 1)]);
             }
             let floor = if scored.len() == k { scored[k - 1].0.max(lim.cutoff) } else { lim.cutoff };
             if ub < floor - 1e-9 {
                 continue;
             }
-            let pos = bkey as u32;
+            let pos = key_pos(bkey);
             let s = ratio_with_cutoff(&pat, self.sorted_key_of(pos as usize), lim.cutoff);
             if s < lim.cutoff {
                 continue;
@@ -830,7 +960,7 @@ impl Index {
         }
         blocked[..keep].sort_unstable();
         for &bkey in &blocked[..keep] {
-            let pos = bkey as u32;
+            let pos = key_pos(bkey);
             if !out.contains(&pos) {
                 out.push(pos);
             }
@@ -851,12 +981,15 @@ impl Index {
             let mut state = self.state.lock().unwrap();
             self.scored_positions_locked(&mut state, q, lim)
         };
+        self.prefetch_names(&positions);
         let a = self.query_name(q);
         let p = &self.params;
         let mut out = Vec::with_capacity(positions.len());
+        let mut b = Name { tokens: vec![], weights: vec![], legal: vec![], numbers: vec![], abjad: false, joined: &[] };
+        let mut sims = Vec::new();
         for pos in positions {
-            let b = self.indexed_name(pos as usize);
-            let sims = similarity_matrix(&a, &b, p);
+            self.indexed_name_into(pos as usize, &mut b);
+            similarity_matrix_into(&a, &b, p, &mut sims);
             if let Some(f) = floor {
                 if !can_reach(&a, &b, f, p, &sims) {
                     continue;
@@ -889,10 +1022,10 @@ impl Index {
         v(self.tok_off.capacity() + self.tok_ids.capacity())
             + v(self.legal_off.capacity() + self.legal_ids.capacity())
             + v(self.num_off.capacity() + self.num_ids.capacity())
-            + v(self.joined_off.capacity() + self.key_off.capacity() + self.name_weight.capacity())
+            + v(self.joined_off.capacity() + self.key_off.capacity())
             + self.joined_arena.capacity()
             + self.key_arena.capacity()
-            + std::mem::size_of::<NameStats>() * self.stats.capacity()
+            + std::mem::size_of::<NameRec>() * self.recs.capacity()
             + self.abjad.capacity()
             + 8 * self.tok_weight.capacity()
             + self.words.bytes()
@@ -933,6 +1066,33 @@ mod tests {
         }
         let long = vec![b'a'; 300];
         assert!(common_letters(&letters(&long), &letters(b"aaa")) >= 3);
+    }
+
+    #[test]
+    fn packed_letter_counts_bound_as_the_bytes_do() {
+        // counts under 15 kept; 15 and more read as no limit (a looser bound, still a bound)
+        let keys: [&[u8]; 7] = [
+            b"al hassan muhammad",
+            b"ahmad al hasan",
+            b"xyz 123",
+            b"",
+            b"aaaaaaaaaaaaaaa bbbb",
+            b"aaaaaaaaaaaaaaaaaaaaaaaaa",
+            b"zhang longbao wuyfzxyvw",
+        ];
+        for a in keys {
+            for b in keys {
+                let (la, lb) = (letters(a), letters(b));
+                let packed = common_letters_packed(&la, pack_letters(&lb));
+                assert!(crate::indel::lcs(a, b) <= packed.min(a.len().min(b.len())));
+                assert!(packed >= common_letters(&la, &lb));
+                if lb.iter().all(|&c| c < 15) {
+                    assert_eq!(packed, common_letters(&la, &lb));
+                }
+            }
+        }
+        let long = vec![b'a'; 300];
+        assert_eq!(common_letters_packed(&letters(b"aaa"), pack_letters(&letters(&long))), 3);
     }
 
     #[test]

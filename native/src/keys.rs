@@ -156,6 +156,18 @@ impl KeyTable {
         self.id_hashed(key, h).map(|id| self.values_of(id))
     }
 
+    /// Ask for the cache line of key `id`'s offsets (ahead of [`Self::key`]).
+    pub fn prefetch_offsets(&self, id: u32) {
+        prefetch(&self.key_off[id as usize]);
+    }
+
+    /// Ask for the first cache line of key `id`'s bytes (its offsets read).
+    pub fn prefetch_key(&self, id: u32) {
+        if let Some(b) = self.arena.get(self.key_off[id as usize] as usize) {
+            prefetch(b);
+        }
+    }
+
     pub fn key(&self, id: u32) -> &[u8] {
         &self.arena[self.key_off[id as usize] as usize..self.key_off[id as usize + 1] as usize]
     }
@@ -181,5 +193,12 @@ impl KeyTable {
             + 4 * (self.key_off.capacity() + self.val_off.capacity() + self.vals.capacity())
             + 5 * self.table.capacity()
             + 8 * self.filter.capacity()
+    }
+}
+
+fn prefetch<T>(slot: &T) {
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(slot as *const T as *const i8, std::arch::x86_64::_MM_HINT_T0);
     }
 }

@@ -13,7 +13,7 @@ mod keys;
 mod normalize;
 mod scoring;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -102,6 +102,7 @@ impl NativeIndex {
     fn explain(&self, q: NameTuple, positions: Vec<u32>) -> Vec<String> {
         let q = query(q);
         let a = self.inner.query_name(&q);
+        self.inner.prefetch_names(&positions);
         positions
             .into_iter()
             .map(|pos| {
@@ -202,8 +203,8 @@ impl NativeNormalizer {
         numbers: HashMap<String, String>,
         abbreviations: Vec<(String, String)>,
     ) -> Self {
-        let mut by_first: HashMap<Vec<u8>, Vec<_>> = HashMap::new();
-        let mut by_last: HashMap<Vec<u8>, Vec<_>> = HashMap::new();
+        let mut by_first: hashbrown::HashMap<Vec<u8>, Vec<_>> = hashbrown::HashMap::new();
+        let mut by_last: hashbrown::HashMap<Vec<u8>, Vec<_>> = hashbrown::HashMap::new();
         let mut max_len = 1;
         for (words, generic) in phrases {
             let words: Vec<Vec<u8>> = words.into_iter().map(String::into_bytes).collect();
@@ -218,7 +219,7 @@ impl NativeNormalizer {
             by_first,
             by_last,
             max_len,
-            dropped: dropped.into_iter().map(String::into_bytes).collect::<HashSet<_>>(),
+            dropped: dropped.into_iter().map(String::into_bytes).collect::<hashbrown::HashSet<_>>(),
             numbers: numbers.into_iter().map(bytes).collect(),
             abbreviations: abbreviations.into_iter().map(bytes).collect(),
         };

@@ -5,7 +5,8 @@
 //! there is one copy of them; `normalize.py` stays the reference and the unit tests hold
 //! the two to the same `NormalizedName` on the list and labelled names.
 
-use std::collections::{HashMap, HashSet};
+// hashbrown's default hasher: each word of a party name is looked up in several tables
+use hashbrown::{HashMap, HashSet};
 
 type Phrase = (Vec<Vec<u8>>, Vec<u8>); // words, generic form
 

@@ -151,14 +151,20 @@ pub fn token_similarity(a: &[u8], b: &[u8], abjad: bool, initial_sim: f64) -> f6
 
 /// Token similarities of every pair of parts, row-major (`a` rows, `b` columns).
 pub fn similarity_matrix(a: &Name, b: &Name, p: &Params) -> Vec<f64> {
-    let abjad = a.abjad != b.abjad;
     let mut out = Vec::with_capacity(a.tokens.len() * b.tokens.len());
+    similarity_matrix_into(a, b, p, &mut out);
+    out
+}
+
+/// [`similarity_matrix`] into `out` (emptied first; a query scores several names).
+pub fn similarity_matrix_into(a: &Name, b: &Name, p: &Params, out: &mut Vec<f64>) {
+    let abjad = a.abjad != b.abjad;
+    out.clear();
     for x in &a.tokens {
         for y in &b.tokens {
             out.push(token_similarity(x, y, abjad, p.initial_sim));
         }
     }
-    out
 }
 
 fn same_set(a: &[&[u8]], b: &[&[u8]]) -> bool {
