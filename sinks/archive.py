@@ -3,13 +3,17 @@ hive-partitioned for analysts and backtests.
 
 Layout under the archive directory::
 
-    screened/date=YYYY-MM-DD/lane=RED/part-p{partition}-{first:012d}-{last:012d}.parquet
+    screened/date=YYYY-MM-DD/part-p{partition}-{first:012d}-{last:012d}.parquet
     rejected/date=YYYY-MM-DD/part-p{partition}-{first:012d}-{last:012d}.parquet
     _committed/p{partition}-{last:012d}          (empty commit markers)
 
 ``date`` is the UTC day of ``screened_at`` (``received_at`` for rejections); ``partition``
 and ``first``/``last`` are the input partition of ``manifests.raw`` and the offset range
-of the batch that wrote the file.
+of the batch that wrote the file. The lane is a column, not a directory level: a flush
+writes one file per input partition and day, and each file is fsynced before the commit
+(at half load a directory per lane made the flush the commit's longest step, ~4 files
+and fsyncs per partition). Archives written before 2026-11-28 have ``lane=`` directories
+under ``date=``; ``scan_screened`` reads both.
 
 Exactly-once for the archive, even across crashes and replays:
 
@@ -358,7 +362,7 @@ class ArchiveSink:
 
         for rec in batch.screened:
             day = _day(rec.result.screened_at)
-            groups[(f"{SCREENED_DIR}/date={day}/lane={rec.result.lane}", rec.partition)].append(
+            groups[(f"{SCREENED_DIR}/date={day}", rec.partition)].append(
                 _screened_row(rec)
             )
             seen(rec.partition, rec.offset)
@@ -488,7 +492,7 @@ def finish_compactions(root: str | Path) -> int:
 
 
 def compact_archive(directory: str | Path, min_files: int = 2) -> CompactionReport:
-    """Merge the small files of each leaf directory (``date=…/lane=…``) into one, keeping
+    """Merge the small files of each leaf directory (``date=…``) into one, keeping
     one row per (manifest_id, version): the one from the earliest input offset.
 
     Only committed files take part (a running worker's flush in progress is left alone),
@@ -543,13 +547,29 @@ def compact_archive(directory: str | Path, min_files: int = 2) -> CompactionRepo
     return report
 
 
+def scan_layouts(base: str | Path) -> pl.LazyFrame | None:
+    """Every Parquet file under ``base`` (the ``screened/`` directory) as one lazy frame,
+    with ``date`` from the paths; None when there is none. Files directly under
+    ``date=…`` (the layout since 2026-11-28) and under ``date=…/lane=…`` (before) are read
+    together: each layout is scanned with its own hive levels."""
+    base = Path(base)
+    frames = [
+        pl.scan_parquet(base / pattern, hive_partitioning=True)
+        for pattern in ("*/*.parquet", "*/*/*.parquet")
+        if next(base.glob(pattern), None) is not None
+    ]
+    if not frames:
+        return None
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+
+
 def scan_screened(directory: str | Path) -> pl.LazyFrame:
-    """The screened archive as one lazy frame (``date`` and ``lane`` from the paths); an
-    empty frame with the archive's columns when nothing was archived yet.
+    """The screened archive as one lazy frame (``date`` from the paths, ``lane`` a column);
+    an empty frame with the archive's columns when nothing was archived yet.
 
     >>> scan_screened("var/archive").filter(pl.col("lane") == "RED").collect()  # doctest: +SKIP
     """
-    base = Path(directory) / SCREENED_DIR
-    if not any(base.rglob("*.parquet")):
+    frame = scan_layouts(Path(directory) / SCREENED_DIR)
+    if frame is None:
         return pl.LazyFrame(schema={**SCREENED_SCHEMA, "date": pl.Date})
-    return pl.scan_parquet(base / "**" / "*.parquet", hive_partitioning=True)
+    return frame

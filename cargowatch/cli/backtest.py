@@ -14,7 +14,7 @@ from cargowatch.cli.options import ConfigOption, load_settings
 
 @app.command("backtest")
 def backtest_command(
-    archive: Path = typer.Option(..., "--archive", help="Archive directory the worker writes (screened/date=.../lane=...).",
+    archive: Path = typer.Option(..., "--archive", help="Archive directory the worker writes (screened/date=.../).",
                                  exists=True, file_okay=False),
     rules: Path = typer.Option(..., "--rules", help="Candidate ruleset (YAML).", exists=True, dir_okay=False),
     baseline: Path | None = typer.Option(None, "--baseline", help="Ruleset to compare with (default: the configured one).",

@@ -32,6 +32,7 @@ import polars as pl
 
 from enrichers.enriched import EnrichedManifest
 from schemas.model import FilingFingerprint, Manifest, ScreeningResult
+from sinks.archive import scan_layouts
 from streams.scoring.engine import score_batch
 from streams.scoring.reference import ScoringReference
 from streams.scoring.ruleset import Ruleset
@@ -87,7 +88,9 @@ def read_archive(archive: str | Path, since: str | None = None, until: str | Non
     files = list(base.glob("**/*.parquet"))
     if not files:
         raise BacktestError(f"no Parquet files under {base}; point --archive at the archive directory the worker writes")
-    lf = pl.scan_parquet(base / "**" / "*.parquet", hive_partitioning=True)
+    lf = scan_layouts(base)
+    if lf is None:  # files, but not in the archive's date=… directories
+        lf = pl.scan_parquet(base / "**" / "*.parquet", hive_partitioning=True)
     names = lf.collect_schema().names()
     missing = [c for c in ("manifest_id", "version", "manifest_json") if c not in names]
     if missing:

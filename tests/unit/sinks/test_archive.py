@@ -47,8 +47,7 @@ def test_layout_columns_and_manifest_json_round_trip(tmp_path: Path) -> None:
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet"))
     assert files == [
         "rejected/date=2026-11-28/part-p0-000000000000-000000000004.parquet",
-        "screened/date=2026-11-28/lane=GREEN/part-p0-000000000000-000000000004.parquet",
-        "screened/date=2026-11-28/lane=RED/part-p0-000000000000-000000000004.parquet",
+        "screened/date=2026-11-28/part-p0-000000000000-000000000004.parquet",
     ]
     df = _rows(tmp_path)
     assert df.height == 4
@@ -129,7 +128,7 @@ def test_other_partitions_are_left_alone_on_assign(tmp_path: Path) -> None:
     (tmp_path / COMMITTED_DIR / "p1-000000000002").unlink()  # uncommitted, but not ours
     other = ArchiveSink(tmp_path)
     other.on_assign("manifests.raw", [0])
-    assert len(list(tmp_path.rglob("part-p1-*.parquet"))) == 2
+    assert len(list(tmp_path.rglob("part-p1-*.parquet"))) == 1
 
 
 def test_compaction_merges_dedupes_and_keeps_idempotency(tmp_path: Path) -> None:
@@ -140,7 +139,7 @@ def test_compaction_merges_dedupes_and_keeps_idempotency(tmp_path: Path) -> None
         sink.flush()
     sink.add(_batch(1, range(0, 5), lane_of=lambda o: "RED", day_shift=1))
     sink.flush()
-    red = tmp_path / "screened" / "date=2026-11-28" / "lane=RED"
+    red = tmp_path / "screened" / "date=2026-11-28"
     # a duplicate of one row in a second file (e.g. two workers with one archive)
     dup = pl.read_parquet(next(red.glob("part-p0-000000000000-*.parquet"))).head(1)
     dup.with_columns(input_offset=pl.lit(999, pl.Int64)).write_parquet(
@@ -166,7 +165,7 @@ def test_interrupted_compaction_is_completed(tmp_path: Path) -> None:
     for start in range(0, 6, 2):
         sink.add(_batch(0, range(start, start + 2), lane_of=lambda o: "RED"))
         sink.flush()
-    red = tmp_path / "screened" / "date=2026-11-28" / "lane=RED"
+    red = tmp_path / "screened" / "date=2026-11-28"
     originals = sorted(p.name for p in red.glob("*.parquet"))
     merged = pl.concat([pl.read_parquet(red / n) for n in originals])
     merged.write_parquet(red / "compact-x.parquet")
@@ -214,7 +213,7 @@ def test_a_failed_file_of_a_flush_fails_the_flush_and_writes_no_marker(tmp_path:
     real = archive._write_atomic
 
     def failing(df, path):
-        if "lane=RED" in str(path) and "part-p1-" in path.name:
+        if "screened" in str(path) and "part-p1-" in path.name:
             raise OSError(28, "No space left on device")
         real(df, path)
 
@@ -236,3 +235,20 @@ def test_a_failed_file_of_a_flush_fails_the_flush_and_writes_no_marker(tmp_path:
     assert committed_offsets(tmp_path) == {0: 5, 1: 5, 2: 5}
     again.close()
     sink.close()
+
+
+def test_archives_of_the_earlier_layout_read_with_the_new(tmp_path: Path) -> None:
+    """Files under date=…/lane=… (written before the lane became a column only) and under
+    date=… read together, with the same columns."""
+    sink = ArchiveSink(tmp_path)
+    sink.on_assign("manifests.raw", [0])
+    sink.add(_batch(0, range(0, 4)))
+    sink.flush()
+    day = tmp_path / "screened" / "date=2026-11-28"
+    (new,) = day.glob("*.parquet")
+    old = pl.read_parquet(new).with_columns(manifest_id=pl.col("manifest_id") + "-old")
+    (day / "lane=RED").mkdir()
+    old.filter(pl.col("lane") == "RED").write_parquet(day / "lane=RED" / "part-p9-000000000000-000000000001.parquet")
+    rows = _rows(tmp_path)
+    assert rows.height == 4 + old.filter(pl.col("lane") == "RED").height
+    assert set(rows["lane"]) == {"GREEN", "RED"} and rows["date"].null_count() == 0
