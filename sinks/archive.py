@@ -316,11 +316,24 @@ class ArchiveSink:
         self._lock = threading.Lock()
 
     # -- BatchSink ---------------------------------------------------------------
-    def on_assign(self, topic: str, partitions: list[int]) -> None:
+    def on_assign(self, topic: str, partitions: list[int], end_offsets: dict[int, int] | None = None) -> None:
         """Recover the high-water offsets from the commit markers and remove files of
-        flushes that crashed before their marker (they are rewritten by the replay)."""
+        flushes that crashed before their marker (they are rewritten by the replay).
+
+        Raises :class:`ArchiveError` when the archive holds offsets the topic's log does
+        not have (``end_offsets``): it was written from another topic, or from this one
+        before it was recreated, and its high-water would silently skip the new records."""
         with self._lock:
             self._recover(topic, partitions)
+            for partition, end in (end_offsets or {}).items():
+                high = self._high_water.get(partition)
+                if high is not None and high >= end:
+                    raise ArchiveError(
+                        f"archive {self.root} has offsets of {topic} partition {partition} up to {high}, "
+                        f"but the topic ends at {end - 1}: it was written from another topic or from this "
+                        "one before it was recreated, and would skip the new records. Point "
+                        "CARGOWATCH_ARCHIVE_DIR at a new directory (or move this one aside)."
+                    )
 
     def _recover(self, topic: str, partitions: list[int]) -> None:
         finish_compactions(self.root)

@@ -38,8 +38,9 @@ class SinkBatch:
 
 
 class BatchSink(Protocol):
-    def on_assign(self, topic: str, partitions: list[int]) -> None:
-        """Partitions given to this worker: recover what was already written for them."""
+    def on_assign(self, topic: str, partitions: list[int], end_offsets: dict[int, int] | None = None) -> None:
+        """Partitions given to this worker: recover what was already written for them
+        (``end_offsets``: each partition's log end offset, when the caller knows it)."""
 
     def add(self, batch: SinkBatch) -> None:
         """Take one batch's records (buffer or write; skip ones already written)."""

@@ -179,18 +179,27 @@ class _Rebalance(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned):
         # aiokafka sets the assignment (and may fetch) before this callback finishes, so
-        # screening waits on this gate until the ledger knows the new partitions.
-        self.pipeline._ledger_ready.clear()
+        # screening waits on this gate until the ledger and the sinks know the partitions.
+        pipeline = self.pipeline
+        pipeline._ledger_ready.clear()
         try:
-            await self.pipeline.recover_ledger(list(assigned))
+            await pipeline.recover_ledger(list(assigned))
+            ends = await pipeline.consumer.end_offsets(list(assigned)) if assigned else {}  # type: ignore[union-attr]
+            for sink in pipeline.sinks:
+                sink.on_assign(
+                    pipeline.topics.raw,
+                    sorted(tp.partition for tp in assigned),
+                    {tp.partition: end for tp, end in ends.items()},
+                )
         except Exception as exc:  # noqa: BLE001 - aiokafka would only log it
-            # Screening without the ledger could score a replay twice: stop instead, and
-            # let the supervisor restart the worker.
-            self.pipeline._fatal = exc
+            # Screening without the ledger could score a replay twice, and a sink that
+            # could not take the partitions over (its recovery failed, or it holds another
+            # log's offsets) must not be written past: stop, and let the supervisor restart
+            # the worker.
+            log.error("partitions %s could not be taken over: %s", sorted(tp.partition for tp in assigned), exc)
+            pipeline._fatal = exc
         finally:
-            self.pipeline._ledger_ready.set()
-        for sink in self.pipeline.sinks:
-            sink.on_assign(self.pipeline.topics.raw, sorted(tp.partition for tp in assigned))
+            pipeline._ledger_ready.set()
 
 
 class ScreeningPipeline:
@@ -418,7 +427,7 @@ class ScreeningPipeline:
         assert self.producer is not None and self.consumer is not None
         await self._ledger_ready.wait()
         if self._fatal is not None:
-            raise RuntimeError(f"replay ledger could not be recovered: {self._fatal}") from self._fatal
+            raise RuntimeError(f"the assigned partitions could not be taken over: {self._fatal}") from self._fatal
         if self._fault_hang_after is not None and self.stats.received >= self._fault_hang_after:
             log.warning("fault injection (%s): screening hangs now", FAULT_HANG_ENV)
             await asyncio.Event().wait()

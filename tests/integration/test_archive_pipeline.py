@@ -114,3 +114,33 @@ async def test_archive_holds_each_result_once_across_a_crash(
     assert screened.height == flushed_before_crash
     assert rejected.select("input_partition", "input_offset").is_unique().all()
     assert rejected.height == 2
+
+
+async def test_an_archive_of_another_log_stops_the_worker_with_what_to_do(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """An archive whose commit markers reach past the topic's end (written from another
+    topic, or before the topic was recreated) would skip the new records as replays: the
+    worker refuses to screen and says which directory and what to do."""
+    await ensure_topics(settings)
+    archive = tmp_path / "archive"
+    ArchiveSink(archive)  # creates the layout
+    parts = settings.topic_partitions
+    for p in range(parts):
+        (archive / "_committed" / f"p{p}-{10**9:012d}").touch()
+    ctx = await asyncio.to_thread(build_context, settings)
+    await produce_lines(settings, _lines(0, 3))
+    pipeline = ScreeningPipeline(settings, ctx, sinks=[ArchiveSink(archive)])
+    await pipeline.start()
+    try:
+        task = asyncio.create_task(pipeline.run())
+        done, _ = await asyncio.wait({task}, timeout=60)
+        assert done, "the worker kept running on an archive of another log"
+        exc = task.exception()
+        assert exc is not None and "CARGOWATCH_ARCHIVE_DIR" in str(exc) and str(archive) in str(exc)
+    finally:
+        pipeline.request_stop()
+        with contextlib.suppress(Exception):
+            await pipeline.stop()
+    assert pipeline.stats.screened == 0
+    assert not list(archive.rglob("*.parquet"))  # nothing written past the refusal

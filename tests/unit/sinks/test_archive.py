@@ -13,6 +13,7 @@ from sink_samples import NOW, make_manifest, make_rejection, make_result
 from schemas.model import Manifest
 from sinks.archive import (
     COMMITTED_DIR,
+    ArchiveError,
     ArchiveSink,
     committed_offsets,
     compact_archive,
@@ -252,3 +253,14 @@ def test_archives_of_the_earlier_layout_read_with_the_new(tmp_path: Path) -> Non
     rows = _rows(tmp_path)
     assert rows.height == 4 + old.filter(pl.col("lane") == "RED").height
     assert set(rows["lane"]) == {"GREEN", "RED"} and rows["date"].null_count() == 0
+
+
+def test_an_archive_past_the_topics_end_is_refused(tmp_path: Path) -> None:
+    sink = ArchiveSink(tmp_path)
+    sink.on_assign("manifests.raw", [0])
+    sink.add(_batch(0, range(0, 5)))
+    sink.flush()  # high-water 4
+    ArchiveSink(tmp_path).on_assign("manifests.raw", [0], {0: 5})  # the log has offsets 0-4: fine
+    ArchiveSink(tmp_path).on_assign("manifests.raw", [0, 1], {0: 900, 1: 0})
+    with pytest.raises(ArchiveError, match="CARGOWATCH_ARCHIVE_DIR"):
+        ArchiveSink(tmp_path).on_assign("manifests.raw", [0], {0: 3})  # recreated: ends at 2
