@@ -26,14 +26,13 @@ Faust sends a changelog record per key set through its per-message producer buff
 with a few hundred traders a batch that was most of the worker's event loop, which also
 carries the manifests' commits (2026-11-28: end-to-end p50 ~1 s at 1,500/s against
 ~0.2-0.3 s without the fold). The records are the ones Faust would write (same topic,
-partition, key and value), so Faust's recovery and standbys read them as before; each
+partition, key and value), so Faust's recovery reads them as before; each
 record's changelog batch is acknowledged before the agent takes the next (at least once;
 a redelivered delta folds once).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import zlib
 from collections.abc import Callable
@@ -42,7 +41,7 @@ from typing import Any
 import msgspec
 from aiokafka import AIOKafkaProducer
 
-from cargowatch.kafka import make_producer
+from cargowatch.kafka import make_producer, send_batched
 from cargowatch.settings import Settings
 from enrichers.traders import (
     TraderDelta,
@@ -129,18 +128,7 @@ class ChangelogWriter:
             producer = make_producer(self.settings, linger_ms=0, max_batch_size=1 << 20, max_request_size=16 << 20)
             await producer.start()
             self._producer = producer
-        producer = self._producer
-        futures = []
-        batch = producer.create_batch()
-        for key, value in records:
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                futures.append(await producer.send_batch(batch, self.topic, partition=partition))
-                batch = producer.create_batch()
-                if batch.append(key=key, value=value, timestamp=None) is None:
-                    raise ValueError(f"trader-history state of {len(value)} bytes exceeds the producer batch size")
-        if batch.record_count():
-            futures.append(await producer.send_batch(batch, self.topic, partition=partition))
-        await asyncio.gather(*futures)
+        await (await send_batched(self._producer, ((self.topic, partition, k, v, []) for k, v in records)))
 
     async def close(self) -> None:
         producer, self._producer = self._producer, None

@@ -27,9 +27,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.producer import sender as aiokafka_sender
-from aiokafka.producer.message_accumulator import BatchBuilder
 
-from cargowatch.kafka import topic_partitions
+from cargowatch.kafka import send_batched, topic_partitions
 from cargowatch.settings import Settings
 from schemas.codec import Codec
 from schemas.deadletter import dlq_headers
@@ -555,27 +554,11 @@ class ScreeningPipeline:
         """Append the encoded outputs to one producer batch per topic-partition and send;
         returns the future of their acknowledgements (it raises a refused batch's error)."""
         assert self.producer is not None
-        producer = self.producer
-        builders: dict[tuple[str, int], BatchBuilder] = {}
-        futures = []
-
-        async def append(topic: str, partition: int, key: bytes | None, value: bytes | None, headers) -> None:
-            part = partition % self._partitions[topic]
-            builder = builders.get((topic, part))
-            if builder is None:
-                builder = builders[(topic, part)] = producer.create_batch()
-            if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                futures.append(await producer.send_batch(builder, topic, partition=part))
-                builder = builders[(topic, part)] = producer.create_batch()
-                if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                    raise ValueError(f"record of {len(value or b'')} bytes exceeds the producer batch size")
-
-        for topic, partition, key, value, headers in outputs:
-            await append(topic, partition, key, value, headers)
-        for (topic, part), builder in builders.items():
-            if builder.record_count():
-                futures.append(await producer.send_batch(builder, topic, partition=part))
-        return asyncio.gather(*futures)
+        counts = self._partitions
+        return await send_batched(
+            self.producer,
+            ((topic, partition % counts[topic], key, value, headers) for topic, partition, key, value, headers in outputs),
+        )
 
     def _account(self, records: Sequence, outcome: BatchOutcome) -> None:
         s = self.stats
