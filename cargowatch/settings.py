@@ -63,6 +63,9 @@ class Settings:
     batch_linger_ms: int = 50
     archive_dir: str = "var/archive"
     state_dir: str = "var/state"
+    # the trader-history fold writes changed traders' states to the changelog this often
+    # (each trader once per window); what other workers see of a trader lags by about this
+    trader_history_flush_ms: int = 1000
     webhook_urls: str = ""  # comma-separated
     webhook_secret: str = ""
     webhook_format: str = "json"  # json (one alert per POST) or alertmanager (/api/v2/alerts list)

@@ -6,7 +6,8 @@ and reads it (the history itself is enrichers/traders.py; this is its wiring).
     hot path (a batch)   --TraderDelta per trader touched, in the batch's transaction-->
     decisions agent      --TraderDelta per trader of the decision------------------------>  traders.history.deltas
                          (one record per partition: the deltas of the traders hashed to it)
-    fold agent (Faust, partitioned like the deltas): table[trader] = state.fold(delta)
+    fold agent (Faust, partitioned like the deltas): every trader_history_flush_ms, the
+        window's deltas folded into table[trader], each changed trader written once
         --> Faust table "trader-history", changelog traders.history (compacted, key trader_id)
     every worker tails traders.history into its TraderHistory (TraderHistory.replace_raw)
 
@@ -20,15 +21,18 @@ in its snapshots at once (its next batch sees them) until the table's state show
 folded (``TraderState.applied``); a delta delivered twice is folded once (its origin and
 sequence number).
 
-The fold writes the table's store and its changelog itself, one producer batch per deltas
-record (:func:`fold_into`, :class:`ChangelogWriter`), not through ``table[key] = value``:
-Faust sends a changelog record per key set through its per-message producer buffer, and
-with a few hundred traders a batch that was most of the worker's event loop, which also
-carries the manifests' commits (2026-11-28: end-to-end p50 ~1 s at 1,500/s against
-~0.2-0.3 s without the fold). The records are the ones Faust would write (same topic,
-partition, key and value), so Faust's recovery reads them as before; each
-record's changelog batch is acknowledged before the agent takes the next (at least once;
-a redelivered delta folds once).
+The fold writes the table's store and its changelog itself (:class:`WriteBehind`,
+:class:`ChangelogWriter`), not through ``table[key] = value``: Faust sends a changelog
+record per key set through its per-message producer buffer, and with a few hundred
+traders a batch that was most of the worker's event loop, which also carries the
+manifests' commits (2026-11-28: end-to-end p50 ~1 s at 1,500/s against ~0.2-0.3 s
+without the fold). It folds a window of deltas records (``trader_history_flush_ms``) and
+writes each changed trader once, as one producer batch per partition: a busy trader
+changes in every batch of every worker, and every worker tails every changelog record.
+The records are the ones Faust would write (same topic, partition, key and value), so
+Faust's recovery reads them as before. The window's records are acknowledged only after
+their changelog batches are (at least once; a redelivered delta folds once), so a worker
+killed mid-window loses nothing: the partition's next owner folds the window again.
 """
 
 from __future__ import annotations
@@ -57,6 +61,9 @@ from schemas.model import Decision
 log = logging.getLogger(__name__)
 
 TABLE_NAME = "trader-history"
+# at most this many deltas records folded per changelog write (a window is normally
+# shorter: one record per deltas partition per screened batch per worker)
+FOLD_WINDOW_RECORDS = 1000
 
 # (topic, partition, key, value, headers): what the pipeline appends to a batch's transaction
 Output = tuple[str, int, bytes, bytes, list]
@@ -100,18 +107,55 @@ def changelog_handler(history: TraderHistory) -> Callable[[bytes | None, bytes |
     return apply
 
 
-def fold_into(store: Any, deltas: list[TraderDelta], max_keys: int) -> list[tuple[bytes, bytes]]:
-    """Fold ``deltas`` into the table ``store`` (trader id bytes -> state JSON, a mapping);
-    returns the changed (key, value) pairs in the order first changed, each trader once
-    with its last state (the changelog records to write)."""
-    changed: dict[bytes, bytes] = {}
-    for delta in deltas:
-        key = delta.trader_id.encode()
-        old = store.get(key)
-        state = decode_state(old) if old is not None else TraderState()
-        if state.fold(delta, max_keys):
-            store[key] = changed[key] = encode_state(state)
-    return list(changed.items())
+class WriteBehind:
+    """The trader-history table's states changed since its last changelog write, per
+    partition: a trader's state is decoded from the store once, folded any number of times,
+    and encoded once per write (:meth:`take`). Changes are written every
+    ``trader_history_flush_ms`` (the fold agent's ``take_events`` window), not once per
+    deltas record: a busy trader changes in every batch, and one record per trader per
+    window is what the other workers then tail."""
+
+    def __init__(self, store: Any, max_keys: int):
+        self.store = store  # trader id bytes -> state JSON (the table's store, a mapping)
+        self.max_keys = max_keys
+        self._dirty: dict[int, dict[bytes, TraderState]] = {}
+
+    def add(self, partition: int, deltas: list[TraderDelta]) -> int:
+        """Fold ``deltas`` (all of traders in ``partition``); returns how many changed a
+        state (a redelivered delta changes nothing)."""
+        dirty = self._dirty.setdefault(partition, {})
+        store, max_keys, changed = self.store, self.max_keys, 0
+        for delta in deltas:
+            key = delta.trader_id.encode()
+            state = dirty.get(key)
+            if state is None:
+                old = store.get(key)
+                state = decode_state(old) if old is not None else TraderState()
+                if not state.fold(delta, max_keys):
+                    continue
+                dirty[key] = state
+            elif not state.fold(delta, max_keys):
+                continue
+            changed += 1
+        return changed
+
+    def take(self) -> dict[int, list[tuple[bytes, bytes]]]:
+        """The changed states, encoded and written to the store: per partition, the
+        changelog records to write (each trader once, with its last state)."""
+        out: dict[int, list[tuple[bytes, bytes]]] = {}
+        store = self.store
+        owner = getattr(store, "_key_partition", None)  # the memory store's key -> partition
+        for partition, states in self._dirty.items():
+            if not states:
+                continue
+            records = out[partition] = []
+            for key, state in states.items():
+                store[key] = value = encode_state(state)
+                records.append((key, value))
+                if owner is not None:
+                    owner[key] = partition
+        self._dirty = {}
+        return out
 
 
 class ChangelogWriter:
@@ -136,6 +180,18 @@ class ChangelogWriter:
             await producer.stop()
 
 
+def _owned_partitions(app: Any, topic: str) -> set[int] | None:
+    """The partitions of ``topic`` assigned to this worker now (None: not known)."""
+    assignor = getattr(app, "assignor", None)
+    if assignor is None:
+        return None
+    try:
+        actives = assignor.assigned_actives()
+    except Exception:  # noqa: BLE001 - before the first assignment
+        return None
+    return {tp.partition for tp in actives if tp.topic == topic}
+
+
 def attach_trader_history(app: Any, settings: Settings, history: Callable[[], TraderHistory | None]) -> Any:
     """Declare the trader-history table and its fold agent on the worker's Faust app;
     returns the decisions hook: ``await hook(decision)`` sends the decision's deltas."""
@@ -154,30 +210,35 @@ def attach_trader_history(app: Any, settings: Settings, history: Callable[[], Tr
     )
     max_keys = TraderHistory().max_keys
 
+    window_s = max(0.01, settings.trader_history_flush_ms / 1000)
+
     @app.agent(deltas_topic, name="cargowatch-trader-history-fold")
     async def fold_trader_history(stream):
-        """Fold each delta into its trader's state (a record holds the deltas of one
-        batch for the traders of its partition: the table's keys are in that partition,
-        and so are their changelog records)."""
+        """Fold the deltas of a window of records into their traders' states and write
+        the changed states to the changelog, then let Faust acknowledge the records (a
+        record holds the deltas of one batch for the traders of its partition: the table's
+        keys are in that partition, and so are their changelog records). A worker that
+        stops or loses the partitions before the write leaves the records unacknowledged,
+        and the next owner folds them again (a delta is folded once: origin and seq)."""
         writer = ChangelogWriter(settings, settings.topics.trader_history)
         try:
-            async for event in stream.events():
-                try:
-                    deltas = decode_deltas(event.value)
-                except msgspec.DecodeError as exc:
-                    log.warning("unreadable trader-history deltas skipped: %s", exc)
-                    continue
-                store = table.data
-                changed = fold_into(store, deltas, max_keys)
-                if changed:
-                    partition = event.message.partition
-                    # the memory store's record of which partition holds a key (it drops
-                    # the keys of partitions this worker no longer owns)
-                    owner = getattr(store, "_key_partition", None)
-                    if owner is not None:
-                        for key, _ in changed:
-                            owner[key] = partition
-                    await writer.write(partition, changed)
+            async for events in stream.take_events(FOLD_WINDOW_RECORDS, within=window_s):
+                fold = WriteBehind(table.data, max_keys)
+                for event in events:
+                    try:
+                        deltas = decode_deltas(event.value)
+                    except msgspec.DecodeError as exc:
+                        log.warning("unreadable trader-history deltas skipped: %s", exc)
+                        continue
+                    fold.add(event.message.partition, deltas)
+                owned = _owned_partitions(app, settings.topics.trader_history_deltas)
+                for partition, records in fold.take().items():
+                    if owned is not None and partition not in owned:
+                        # revoked meanwhile: the new owner reads the changelog, then folds
+                        # these records again; writing now could overwrite its newer state
+                        log.info("trader-history partition %d revoked before its write: left to its owner", partition)
+                        continue
+                    await writer.write(partition, records)
         finally:
             await writer.close()
 

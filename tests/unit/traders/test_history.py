@@ -186,8 +186,8 @@ def test_snapshot_excludes_the_manifest_being_scored(refdata_dir):
     assert seen == [True, False]
 
 
-def test_fold_into_writes_each_changed_trader_once_with_its_last_state():
-    from streams.history import fold_into
+def test_write_behind_writes_each_changed_trader_once_with_its_last_state():
+    from streams.history import WriteBehind
 
     h = TraderHistory(origin="w1")
     h.observe([manifest(manifest_id="A")], NOW)
@@ -195,10 +195,18 @@ def test_fold_into_writes_each_changed_trader_once_with_its_last_state():
     h.observe([manifest(manifest_id="B")], NOW)
     second = h.take_deltas()
     store: dict[bytes, bytes] = {}
-    changed = fold_into(store, first + second, max_keys=32)
-    assert sorted(k for k, _ in changed) == [b"CN1", b"DE1"]
-    assert dict(changed) == store  # the records to write are the store's new values
+    fold = WriteBehind(store, max_keys=32)
+    assert fold.add(3, first) == 2
+    assert fold.add(3, second) == 2
+    assert store == {}  # nothing written before the window closes
+    written = fold.take()
+    assert list(written) == [3]
+    assert sorted(k for k, _ in written[3]) == [b"CN1", b"DE1"]  # each trader once
+    assert dict(written[3]) == store  # the records to write are the store's new values
     assert decode_state(store[b"DE1"]).shipments == 2
+    assert fold.take() == {}  # taken: the next window starts empty
     # a redelivered record changes nothing and writes nothing
-    assert fold_into(store, second, max_keys=32) == []
+    again = WriteBehind(store, max_keys=32)
+    assert again.add(3, second) == 0
+    assert again.take() == {}
     assert decode_state(store[b"DE1"]).shipments == 2
