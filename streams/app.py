@@ -108,8 +108,36 @@ def _credentials(settings: Settings):
     return None
 
 
+def _faust_reads_committed() -> None:
+    """Make Faust's consumer read only committed records (``isolation.level``
+    ``read_committed``), process-wide.
+
+    Faust reads uncommitted records unless its own exactly-once mode is on, which we do
+    not use (it runs a transaction per partition). But the trader-history deltas are
+    written in the screening transactions: a batch whose transaction aborts (a worker
+    killed mid-commit) is screened again by the next owner, so the fold must not see its
+    first deltas, or the traders' shipments count the batch twice. aiokafka takes the
+    level from the consumer's ``_isolation_level`` when it starts; Faust has no setting
+    for it (faust-streaming 0.15). The other topics Faust reads (decisions, the
+    changelog) are not transactional: for them both levels read the same records."""
+    from faust.transport.drivers import aiokafka as driver
+
+    create = driver.AIOKafkaConsumerThread._create_worker_consumer
+    if getattr(create, "cargowatch_read_committed", False):
+        return
+
+    def create_read_committed(self: Any, transport: Any) -> Any:
+        consumer = create(self, transport)
+        consumer._isolation_level = "read_committed"
+        return consumer
+
+    create_read_committed.cargowatch_read_committed = True  # type: ignore[attr-defined]
+    driver.AIOKafkaConsumerThread._create_worker_consumer = create_read_committed
+
+
 def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust.App:
     """The worker's Faust app. ``ctx`` defaults to one built from the settings."""
+    _faust_reads_committed()
     Path(settings.state_dir, "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         "cargowatch",

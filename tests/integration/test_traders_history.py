@@ -22,9 +22,10 @@ from cargowatch.ingest import frame_line
 from cargowatch.kafka import ensure_topics
 from cargowatch.settings import Settings
 from enrichers.refdata import ReferenceData
-from enrichers.traders import TraderState, decode_state
+from enrichers.traders import TraderDelta, TraderState, decode_state, encode_deltas
 from schemas.codec import Codec
 from schemas.model import Decision
+from streams.history import key_partition
 
 sys.path.insert(0, str(Path(__file__).parent / "faults"))
 from fault_harness import Worker, group_members  # noqa: E402
@@ -55,6 +56,22 @@ async def _send(settings: Settings, topic: str, items: list[tuple[bytes, bytes]]
     try:
         for key, value in items:
             await producer.send_and_wait(topic, value=value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def _send_aborted_delta(settings: Settings, delta: TraderDelta) -> None:
+    """A deltas record in a transaction that aborts (what a worker killed mid-batch leaves)."""
+    producer = AIOKafkaProducer(**settings.kafka_client_options(), transactional_id=f"{settings.topic_prefix}aborted")
+    await producer.start()
+    try:
+        partition = key_partition(delta.trader_id.encode()) % settings.topic_partitions
+        await producer.begin_transaction()
+        await producer.send_and_wait(
+            settings.topics.trader_history_deltas, value=encode_deltas([delta]), key=str(partition).encode(),
+            partition=partition,
+        )
+        await producer.abort_transaction()
     finally:
         await producer.stop()
 
@@ -134,13 +151,18 @@ async def test_history_survives_a_restart_and_feeds_new_trader_and_prior_finding
         got = await _results(settings, {m for _, _, m in first}, worker)
         # the first filing taught the history (in this worker at once, before the table)
         assert all("NEW_TRADER" not in _rules(got[m]) for _, _, m in first[1:])
+        # a batch whose transaction aborted taught nothing (its manifests are screened again)
+        await _send_aborted_delta(settings, TraderDelta(CONSIGNEE, origin="killed-worker", seq=1, shipments=100))
         # an officer confirms a finding on the first filing
         decision = Decision(
             alert_id="AL-HIST-1", manifest_id=first[0][2], version=1, outcome="CONFIRMED", reason="undeclared goods",
             officer="officer1", decided_at=datetime.now(UTC), trader_ids=[CONSIGNEE],
         )
         await _send(settings, settings.topics.decisions, [(first[0][2].encode(), Codec().encode("Decision", decision))])
-        state = await _table_state(settings, CONSIGNEE, lambda s: s.shipments == 3 and s.confirmed == 1, worker)
+        # the decision's delta follows the aborted one in the deltas partition
+        state = await _table_state(settings, CONSIGNEE, lambda s: s.confirmed == 1, worker)
+        assert state.shipments == 3, f"an aborted transaction's delta was folded: {state}"
+        assert "killed-worker" not in state.applied
         assert state.recent_decisions[0].alert_id == "AL-HIST-1"
         assert state.first_seen is not None and state.routes and state.hs_chapters
     finally:
