@@ -132,7 +132,7 @@ def _faust_reads_committed() -> None:
         return consumer
 
     create_read_committed.cargowatch_read_committed = True  # type: ignore[attr-defined]
-    driver.AIOKafkaConsumerThread._create_worker_consumer = create_read_committed
+    driver.AIOKafkaConsumerThread._create_worker_consumer = create_read_committed  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust.App:
