@@ -129,6 +129,11 @@ def table(flat: dict[str, Any]) -> Table:
     t.add_row(
         "worker CPU (mean while catching up)", f"{flat['cpu_percent_mean']:.0f}%", "100% = one core"
     )
+    t.add_row(
+        "worker CPU per manifest: catching up / fixed load",
+        f"{_cpu_per_manifest(flat['pipeline'])} / {_cpu_per_manifest(lat)}",
+        "(event loops' share)",
+    )
     t.add_row("worker peak RSS", f"{flat['rss_mb']:,.0f} MiB", f"≤ 1 GiB: {mark(ok['rss_le_1gb'])}")
     c = flat["cores"]
     t.add_row("core: Avro decode + convert", f"{c['decode']['per_cpu_s']:,}/cpu-s", "")
@@ -249,6 +254,7 @@ def results_markdown(flat: dict[str, Any], plot_name: str | None) -> str:
         f"{lat['p50_ms']:.0f} / {lat['p95_ms']:.0f} / {lat['p99_ms']:.0f} ms ({lat['results']:,} results, {lat['missing']} missing) | "
         f"p99 ≤ 250 ms {mark(ok['p99_le_250ms'])} |",
         f"| workers' CPU while catching up (mean / max, summed over workers, 100% = one core) | {flat['pipeline']['cpu_percent_mean']:.0f}% / {flat['pipeline']['cpu_percent_max']:.0f}% | |",
+        f"| workers' CPU per manifest, catching up / at the fixed load (event loops' share) | {_cpu_per_manifest(flat['pipeline'])} / {_cpu_per_manifest(lat)} | |",
         f"| peak RSS per worker ({w['names']:,}-name watchlist loaded) | {_per_worker_rss(flat)} | ≤ 1 GiB {mark(ok['rss_le_1gb'])} |",
         f"| per batch, while catching up / at the fixed load | {_stages(flat['pipeline'])} / {_stages(lat)} | |",
         f"| worker SIGTERM → exit | {flat['pipeline'].get('sigterm_seconds', '?')} s (exit {flat['pipeline'].get('sigterm_exit_code')}) | ≤ 10 s |",
@@ -286,6 +292,18 @@ def _per_worker_rss(flat: dict[str, Any]) -> str:
         )
     ]
     return " / ".join(f"{x:,.0f}" for x in per) + " MiB"
+
+
+def _cpu_per_manifest(phase: dict[str, Any]) -> str:
+    """
+    >>> _cpu_per_manifest({"cpu_us_per_record": 151.2, "event_loop_share": 0.213})
+    '151 µs (21%)'
+    >>> _cpu_per_manifest({})
+    'n/a'
+    """
+    if "cpu_us_per_record" not in phase:
+        return "n/a"
+    return f"{phase['cpu_us_per_record']:,.0f} µs ({phase['event_loop_share']:.0%})"
 
 
 def _stages(phase: dict[str, Any]) -> str:

@@ -30,6 +30,7 @@ from cargowatch.bench.measure import (
     GroupSample,
     ProcessSample,
     Subprocess,
+    cpu_per_record,
     create_topics,
     measure_group,
     measure_latency,
@@ -37,6 +38,7 @@ from cargowatch.bench.measure import (
     rss_mb,
     stage_breakdown,
     stage_totals,
+    thread_cpu,
 )
 from cargowatch.bench.worker import WATCHLISTS_ENV
 from cargowatch.kafka import ensure_topics
@@ -327,7 +329,9 @@ async def run_kafka_phases(
         )
         rss_idle = max(rss_mb(w.pid) for w in workers)
         stages0 = stages_now()
-        group = GroupSample([w.pid for w in workers]).start()
+        pids = [w.pid for w in workers]
+        cpu0 = thread_cpu(pids)
+        group = GroupSample(pids).start()
         progress = await measure_group(
             settings,
             settings.consumer_group,
@@ -344,6 +348,7 @@ async def run_kafka_phases(
             "completed": progress.completed,
             "rss_mb_loaded_idle": round(rss_idle, 1),
             **group.stop(),
+            **cpu_per_record(cpu0, thread_cpu(pids), progress.records),
         }
         stages1 = stages_now()
         out["pipeline"]["stages"] = stage_breakdown(stages0, stages1, progress.records)
@@ -355,12 +360,14 @@ async def run_kafka_phases(
             (records * (1 + n_lat // len(records)))[:n_lat], "~lat"
         )
         step(f"latency at {rate:.0f}/s for {cfg.latency_s:.0f}s", None)
-        group = GroupSample([w.pid for w in workers]).start()
+        cpu1 = thread_cpu(pids)
+        group = GroupSample(pids).start()
         t = settings.topics
         out["latency"] = await measure_latency(
             settings, t.raw, [t.screened, t.rejected], lat_records, rate
         )
         out["latency"].update(group.stop())
+        out["latency"].update(cpu_per_record(cpu1, thread_cpu(pids), out["latency"]["sent"]))
         out["latency"]["stages"] = stage_breakdown(stages1, stages_now(), out["latency"]["sent"])
         step("stopping the workers (SIGTERM)", None)
         stops = [w.terminate(30) for w in workers]
