@@ -439,11 +439,17 @@ class ScreeningPipeline:
     def _screen_sync(self, records: Sequence, now: datetime) -> _Prepared:
         t0 = time.perf_counter()
         inbound: list[Inbound] = []
+        codec = self.codec
+        # Records of a fetch often share a producer timestamp (milliseconds): convert each once.
+        stamps: dict[int, datetime] = {}
         for i, rec in enumerate(records):
-            source = Source(kind="kafka", topic=rec.topic, partition=rec.partition, offset=rec.offset)
-            received = datetime.fromtimestamp(rec.timestamp / 1000, UTC) if rec.timestamp else now
-            item = read_kafka_value(rec.value, self.codec, source, received)
-            inbound.append(Inbound(index=i, item=item, received_at=received, source=source))
+            source = Source("kafka", rec.topic, rec.partition, rec.offset)
+            ts = rec.timestamp
+            received = stamps.get(ts) if ts else now
+            if received is None:
+                received = stamps[ts] = datetime.fromtimestamp(ts / 1000, UTC)
+            item = read_kafka_value(rec.value, codec, source, received)
+            inbound.append(Inbound(i, item, received, source))
         t1 = time.perf_counter()
         metrics.STAGE_SECONDS.labels("decode").observe(t1 - t0)
         outcome = screen_batch(inbound, self.ctx, now)
