@@ -49,11 +49,12 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import polars as pl
@@ -213,6 +214,22 @@ def _table(columns: list[list], kind: str) -> pa.Table:
     arrow = _arrow_schema(kind)
     arrays = [pa.array(values, type=f.type) for f, values in zip(arrow, columns, strict=True)]
     return pa.Table.from_arrays(arrays, schema=arrow)
+
+
+def _sliced_tables(
+    groups: dict[str, dict[int, list[Any]]], columns: Callable[[list[Any]], list[list]], kind: str
+) -> dict[tuple[str, int], pa.Table]:
+    """One table per (directory, input partition): built once per directory and sliced
+    (zero-copy) per partition, as building a table costs something per column whatever
+    its length, and a batch spans every partition."""
+    tables: dict[tuple[str, int], pa.Table] = {}
+    for subdir, parts in groups.items():
+        table = _table(columns([rec for recs in parts.values() for rec in recs]), kind)
+        start = 0
+        for partition, recs in parts.items():
+            tables[(subdir, partition)] = table.slice(start, len(recs))
+            start += len(recs)
+    return tables
 
 
 def _write_atomic(tables: list[pa.Table], path: Path) -> None:
@@ -388,21 +405,24 @@ class ArchiveSink:
                 d = days[ts] = _day(ts)
             return d
 
-        screened: dict[tuple[str, int], list[ScreenedRecord]] = defaultdict(list)
+        # directory -> input partition -> records
+        screened: dict[str, dict[int, list[ScreenedRecord]]] = defaultdict(lambda: defaultdict(list))
         for rec in batch.screened:
-            screened[(f"{SCREENED_DIR}/date={day(rec.result.screened_at)}", rec.partition)].append(rec)
-        rejected: dict[tuple[str, int], list[RejectedRecord]] = defaultdict(list)
+            screened[f"{SCREENED_DIR}/date={day(rec.result.screened_at)}"][rec.partition].append(rec)
+        rejected: dict[str, dict[int, list[RejectedRecord]]] = defaultdict(lambda: defaultdict(list))
         for rj in batch.rejected:
-            rejected[(f"{REJECTED_DIR}/date={day(rj.rejection.received_at)}", rj.partition)].append(rj)
-        tables = {key: _table(_screened_columns(recs), "screened") for key, recs in screened.items()}
-        tables.update((key, _table(_rejected_columns(recs), "rejected")) for key, recs in rejected.items())
+            rejected[f"{REJECTED_DIR}/date={day(rj.rejection.received_at)}"][rj.partition].append(rj)
+        tables = _sliced_tables(screened, _screened_columns, "screened")
+        tables.update(_sliced_tables(rejected, _rejected_columns, "rejected"))
         ranges: dict[int, tuple[int, int]] = {}
-        for (_, partition), recs in [*screened.items(), *rejected.items()]:
-            offsets = [rec.offset for rec in recs]
-            first, last = min(offsets), max(offsets)
-            if partition in ranges:
-                first, last = min(first, ranges[partition][0]), max(last, ranges[partition][1])
-            ranges[partition] = (first, last)
+        directories: list[dict[int, list[Any]]] = [*screened.values(), *rejected.values()]
+        for parts in directories:
+            for partition, recs in parts.items():
+                offsets = [rec.offset for rec in recs]
+                first, last = min(offsets), max(offsets)
+                if partition in ranges:
+                    first, last = min(first, ranges[partition][0]), max(last, ranges[partition][1])
+                ranges[partition] = (first, last)
         return ArchiveRows(tables, ranges)
 
     def add_prepared(self, rows: ArchiveRows) -> None:
