@@ -132,6 +132,11 @@ class _Plan:
     manifest_flag: pl.Expr
     country_risk: dict[str, tuple[str, float]]  # country -> (risk class, class weight > 0)
     usual_hubs: tuple[list[str], list[str]] | None  # "LOADING_COUNTRY|PORT" usual pairs, ports usual from anywhere
+    # membership tests of the batch's queries, built once (a test of a list costs 40-70 us
+    # to build, every batch)
+    risky_country: pl.Expr  # "country" is in country_risk (EMBARGO_ROUTE)
+    profiled_chapter: pl.Expr  # "hs_chapter" has keyword profiles (DESCRIPTION_MISMATCH)
+    hub_country: pl.Expr  # "country" is a diversion hub (ROUTE_ANOMALY)
     criteria_fields: set[str] = field(default_factory=set)
 
 
@@ -237,6 +242,9 @@ def _compile(ruleset: Ruleset, reference: ScoringReference, tables: tuple[pl.Dat
         manifest_flag=manifest_flag,
         country_risk=country_risk,
         usual_hubs=usual_hubs,
+        risky_country=pl.col("country").is_in(list(country_risk)),
+        profiled_chapter=pl.col("hs_chapter").is_in(list(reference.profiled_chapters)),
+        hub_country=pl.col("country").is_in(sorted(reference.hubs)),
         criteria_fields=ruleset.criteria_fields,
     )
 
@@ -356,7 +364,7 @@ def _run_queries(frames: BatchFrames, plan: _Plan, ruleset: Ruleset, reference: 
     if plan.country_risk:
         # the places of each manifest in a country at risk (few): which is worst is
         # decided over these rows in Python
-        risky = pl.col("country").is_in(list(plan.country_risk))
+        risky = plan.risky_country
         parts: list[pl.LazyFrame] = []
         if "origin" in ee.check:
             parts.append(g.select("i", pl.lit("origin").alias("where"), pl.col("origin").alias("country")).filter(risky))
@@ -373,7 +381,7 @@ def _run_queries(frames: BatchFrames, plan: _Plan, ruleset: Ruleset, reference: 
 
     dm = rules.active("DESCRIPTION_MISMATCH")
     if dm is not None and not reference.keywords.is_empty():
-        described = g.filter(pl.col("hs_chapter").is_in(list(reference.profiled_chapters))).select(
+        described = g.filter(plan.profiled_chapter).select(
             "i", "line", "hs_code", "hs_chapter", "description"
         )
         queries["described"] = described
@@ -383,7 +391,7 @@ def _run_queries(frames: BatchFrames, plan: _Plan, ruleset: Ruleset, reference: 
     if ra is not None and rc is not None:
         if ra.hub_with_dual_use:
             # diversion hubs on the route; _route_anomaly keeps those of manifests with dual-use goods
-            queries["hub_rows"] = rc.filter(pl.col("country").is_in(sorted(reference.hubs))).select("i", "country")
+            queries["hub_rows"] = rc.filter(plan.hub_country).select("i", "country")
         if plan.usual_hubs is not None:
             usual, anywhere = plan.usual_hubs
             # the route row's manifest is row i of the manifest frame: gathered, not joined
