@@ -529,17 +529,18 @@ class ScreeningPipeline:
         out: list[_Output] = []
         t = self.topics
         screened_values = self.codec.encode_many("ScreeningResult", [r for _, r in outcome.results])
+        # Version for the replay ledger's recovery, lane so counters need not decode: one
+        # list per (version, lane), shared by the records that have it (headers are only read).
+        result_headers: dict[tuple[int, str], list] = {}
         for (idx, result), value in zip(outcome.results, screened_values, strict=True):
-            out.append(
-                (
-                    t.screened,
-                    records[idx].partition,
-                    result.manifest_id.encode(),
-                    value,
-                    # Version for the replay ledger's recovery, lane so counters need not decode.
-                [(VERSION_HEADER, str(result.version).encode()), (LANE_HEADER, result.lane.encode())],
-                )
-            )
+            version_lane = (result.version, result.lane)
+            header = result_headers.get(version_lane)
+            if header is None:
+                header = result_headers[version_lane] = [
+                    (VERSION_HEADER, str(result.version).encode()),
+                    (LANE_HEADER, result.lane.encode()),
+                ]
+            out.append((t.screened, records[idx].partition, result.manifest_id.encode(), value, header))
         alert_values = self.codec.encode_many("Alert", [a for _, a in outcome.alerts])
         for (idx, alert), value in zip(outcome.alerts, alert_values, strict=True):
             out.append((t.alerts, records[idx].partition, alert.manifest_id.encode(), value, []))
