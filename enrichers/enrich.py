@@ -40,20 +40,21 @@ def enrich_batch(
     whole batch (the screener batches and caches names)."""
     matches = screener.screen_manifests(manifests) if screener else [[] for _ in manifests]
     versions = screener.list_versions() if screener else {}
+    # A trader files many manifests of a batch: look each one up once (the register and
+    # the history do not change while the batch is enriched).
+    known: dict[str, tuple[TraderProfile | None, TraderHistorySnapshot | None]] = {}
     out: list[EnrichedManifest] = []
     for i, manifest in enumerate(manifests):
         parties = []
         for j, party in enumerate(manifest.parties):
             tid = party.identifier or None
-            parties.append(
-                PartyContext(
-                    index=j,
-                    role=party.role,
-                    trader_id=tid,
-                    profile=traders.get(tid) if tid else None,
-                    history=history.snapshot(tid) if tid else None,
-                )
-            )
+            profile = history_snapshot = None
+            if tid:
+                found = known.get(tid)
+                if found is None:
+                    found = known[tid] = (traders.get(tid), history.snapshot(tid))
+                profile, history_snapshot = found
+            parties.append(PartyContext(j, party.role, tid, profile, history_snapshot))
         out.append(
             EnrichedManifest(
                 manifest=manifest,

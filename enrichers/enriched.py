@@ -3,10 +3,9 @@ has to look up itself (no I/O, no clock in scoring)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 
-from msgspec import Struct
+from msgspec import Struct, field
 
 from schemas.model import FilingFingerprint, Manifest, TraderProfile, WatchlistMatch
 
@@ -23,9 +22,12 @@ class TraderHistorySnapshot(Struct, frozen=True):
     no_findings: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class PartyContext:
-    """One manifest party with what the register and the history know of it."""
+class PartyContext(Struct, frozen=True, gc=False):
+    """One manifest party with what the register and the history know of it.
+
+    A Struct, not a frozen dataclass: three or so per manifest, and a frozen dataclass
+    takes ~0.9 us to build (a setattr per field), a Struct ~0.1 us. It holds nothing
+    that could lead back to it, so the cyclic collector need not track it."""
 
     index: int  # position in manifest.parties
     role: str
@@ -34,8 +36,10 @@ class PartyContext:
     history: TraderHistorySnapshot | None
 
 
-@dataclass(slots=True)
-class EnrichedManifest:
+class EnrichedManifest(Struct, gc=False):
+    """A manifest with everything enrichment found for it (one per screened manifest: a
+    Struct, built ~5x faster than a dataclass; nothing in it leads back to it)."""
+
     manifest: Manifest
     received_at: datetime  # the input record's Kafka timestamp (or file read time)
     watchlist_matches: list[WatchlistMatch] = field(default_factory=list)

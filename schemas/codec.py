@@ -195,6 +195,9 @@ class CompiledReader:
         return self._decode(self._transcode(data, 5))
 
 
+_WRITABLE = (msgspec.Struct, dict)  # what CompiledWriter takes (a tuple: no union built per record)
+
+
 class CompiledWriter:
     """Records written with one schema id without fastavro: msgspec encodes the record
     (a Struct or a mapping) as MessagePack, and the writer schema compiled in Rust
@@ -215,7 +218,7 @@ class CompiledWriter:
 
     def write(self, record: Any) -> bytes | None:
         """The framed record, or None when this writer does not take it."""
-        if not isinstance(record, msgspec.Struct | dict):
+        if not isinstance(record, _WRITABLE):
             return None
         result: bytes | None = _or_none(self._write_record, record)
         return result

@@ -439,11 +439,17 @@ class ScreeningPipeline:
     def _screen_sync(self, records: Sequence, now: datetime) -> _Prepared:
         t0 = time.perf_counter()
         inbound: list[Inbound] = []
+        codec = self.codec
+        # Records of a fetch often share a producer timestamp (milliseconds): convert each once.
+        stamps: dict[int, datetime] = {}
         for i, rec in enumerate(records):
-            source = Source(kind="kafka", topic=rec.topic, partition=rec.partition, offset=rec.offset)
-            received = datetime.fromtimestamp(rec.timestamp / 1000, UTC) if rec.timestamp else now
-            item = read_kafka_value(rec.value, self.codec, source, received)
-            inbound.append(Inbound(index=i, item=item, received_at=received, source=source))
+            source = Source("kafka", rec.topic, rec.partition, rec.offset)
+            ts = rec.timestamp
+            received = stamps.get(ts) if ts else now
+            if received is None:
+                received = stamps[ts] = datetime.fromtimestamp(ts / 1000, UTC)
+            item = read_kafka_value(rec.value, codec, source, received)
+            inbound.append(Inbound(i, item, received, source))
         t1 = time.perf_counter()
         metrics.STAGE_SECONDS.labels("decode").observe(t1 - t0)
         outcome = screen_batch(inbound, self.ctx, now)
@@ -523,17 +529,18 @@ class ScreeningPipeline:
         out: list[_Output] = []
         t = self.topics
         screened_values = self.codec.encode_many("ScreeningResult", [r for _, r in outcome.results])
+        # Version for the replay ledger's recovery, lane so counters need not decode: one
+        # list per (version, lane), shared by the records that have it (headers are only read).
+        result_headers: dict[tuple[int, str], list] = {}
         for (idx, result), value in zip(outcome.results, screened_values, strict=True):
-            out.append(
-                (
-                    t.screened,
-                    records[idx].partition,
-                    result.manifest_id.encode(),
-                    value,
-                    # Version for the replay ledger's recovery, lane so counters need not decode.
-                [(VERSION_HEADER, str(result.version).encode()), (LANE_HEADER, result.lane.encode())],
-                )
-            )
+            version_lane = (result.version, result.lane)
+            header = result_headers.get(version_lane)
+            if header is None:
+                header = result_headers[version_lane] = [
+                    (VERSION_HEADER, str(result.version).encode()),
+                    (LANE_HEADER, result.lane.encode()),
+                ]
+            out.append((t.screened, records[idx].partition, result.manifest_id.encode(), value, header))
         alert_values = self.codec.encode_many("Alert", [a for _, a in outcome.alerts])
         for (idx, alert), value in zip(outcome.alerts, alert_values, strict=True):
             out.append((t.alerts, records[idx].partition, alert.manifest_id.encode(), value, []))

@@ -334,20 +334,24 @@ class WatchlistScreener:
         return [_to_match(index, q, h) for h in index.search(q, threshold=threshold, top=top)]
 
     def screen_manifests(self, manifests: Sequence[Manifest]) -> list[list[WatchlistMatch]]:
-        """Every party of every manifest, plus the vessel (by IMO and name), batched."""
-        queries: list[PartyQuery] = []
-        owners: list[int] = []
+        """Every party of every manifest, plus the vessel (by IMO and name), batched. A
+        party on many manifests of the batch (a trader's every filing) is screened once,
+        and its matches go to each of them (matches are never modified)."""
+        distinct: dict[PartyQuery, int] = {}  # query -> its position in the screened list
+        owners: list[tuple[int, int]] = []  # (manifest, query position), in manifest order
         for i, m in enumerate(manifests):
             for p in m.parties:
-                queries.append(PartyQuery(p.name, p.role, p.address.country if p.address else None))
-                owners.append(i)
+                q = PartyQuery(p.name, p.role, p.address.country if p.address else None)
+                owners.append((i, distinct.setdefault(q, len(distinct))))
             conv = m.conveyance
             if conv is not None and (conv.vessel_imo or conv.vessel_name):
-                queries.append(PartyQuery(conv.vessel_name or "", "VESSEL", None, conv.vessel_imo))
-                owners.append(i)
+                q = PartyQuery(conv.vessel_name or "", "VESSEL", None, conv.vessel_imo)
+                owners.append((i, distinct.setdefault(q, len(distinct))))
+        matches = self.screen_parties(list(distinct))
         out: list[list[WatchlistMatch]] = [[] for _ in manifests]
-        for i, matches in zip(owners, self.screen_parties(queries), strict=True):
-            out[i].extend(matches)
+        for i, k in owners:
+            if matches[k]:
+                out[i].extend(matches[k])
         return out
 
 

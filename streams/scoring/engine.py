@@ -72,9 +72,8 @@ class _Benchmarks:
 
     def __init__(self, table: pl.DataFrame, min_samples: int):
         usable = table.filter(pl.col("n") >= min_samples)
-        self.columns = (
-            usable.get_column("level"), usable.get_column("median_log_vpk"), usable.get_column("mad_log_vpk")
-        )
+        self.columns = [usable.get_column(c) for c in ("level", "median_log_vpk", "mad_log_vpk")]
+        self._values = [column.to_list() for column in self.columns]
         self._by_origin: dict[tuple[str, str], int] = {}
         self._by_hs6: dict[str, int] = {}
         self._by_chapter: dict[str, int] = {}
@@ -99,12 +98,17 @@ class _Benchmarks:
         self._memo[key] = row
         return row
 
-    def rows_for(self, frames: BatchFrames) -> pl.Series:
-        """The benchmark row of each goods line (null: none with enough observations)."""
+    def columns_for(self, frames: BatchFrames) -> list[pl.Series]:
+        """The benchmark of each goods line: its level, median and MAD of log(USD/kg)
+        (null: none with enough observations). Looked up in Python: the lines' rows are
+        resolved here anyway, and three gathers in the batch's query cost more."""
         memo, resolve = self._memo, self._resolve
         keys = zip(frames.goods_lists["hs_code"], frames.goods_lists["origin"], strict=True)
         rows = [memo[k] if k in memo else resolve(k) for k in keys]
-        return pl.Series("benchmark", rows, dtype=pl.UInt32)
+        return [
+            pl.Series(name, [None if r is None else values[r] for r in rows], dtype=column.dtype)
+            for name, column, values in zip(("level", "med", "mad"), self.columns, self._values, strict=True)
+        ]
 
 
 
@@ -118,16 +122,21 @@ class _Plan:
     tables: tuple[pl.DataFrame, ...]  # the reference tables this plan was built from
     goods_derived: list[pl.Expr]
     goods_levels: list[pl.Expr]  # dual_use, dual_use_watch, from du_prefix (derived first: the regex runs once)
-    usd_rates: pl.LazyFrame  # value_currency, usd_rate (a join: cheaper than a replace per batch)
+    usd_rates: dict[str, float]  # currency -> USD per unit (a look-up per line: cheaper than a join per batch)
     dual_use: dict[str, tuple[str, str | None]]  # listed prefix -> (category, note)
     benchmarks: _Benchmarks | None
-    undervaluation: list[pl.Expr]  # level, med, z, ratio of each line (needs its "benchmark" row)
+    undervaluation: list[pl.Expr]  # z, ratio of each line (from its benchmark's "med" and "mad" columns)
     line_flags: list[pl.Expr]  # per goods line, each aliased; rows where any is true come back
     line_columns: list[str]
     manifest_columns: list[pl.Expr | str]
     manifest_flag: pl.Expr
     country_risk: dict[str, tuple[str, float]]  # country -> (risk class, class weight > 0)
     usual_hubs: tuple[list[str], list[str]] | None  # "LOADING_COUNTRY|PORT" usual pairs, ports usual from anywhere
+    # membership tests of the batch's queries, built once (a test of a list costs 40-70 us
+    # to build, every batch)
+    risky_country: pl.Expr  # "country" is in country_risk (EMBARGO_ROUTE)
+    profiled_chapter: pl.Expr  # "hs_chapter" has keyword profiles (DESCRIPTION_MISMATCH)
+    hub_country: pl.Expr  # "country" is a diversion hub (ROUTE_ANOMALY)
     criteria_fields: set[str] = field(default_factory=set)
 
 
@@ -180,10 +189,8 @@ def _compile(ruleset: Ruleset, reference: ScoringReference, tables: tuple[pl.Dat
     undervaluation: list[pl.Expr] = []
     if uv is not None and not reference.benchmarks.is_empty():
         benchmarks = _Benchmarks(reference.benchmarks, uv.min_samples)
-        level, med, mad = (pl.lit(column).gather(pl.col("benchmark")) for column in benchmarks.columns)
+        med, mad = pl.col("med"), pl.col("mad")
         undervaluation = [
-            level.alias("level"),
-            med.alias("med"),
             ((pl.col("value_per_kg").log() - med) / (mad.clip(lower_bound=0.05) * _MAD_SCALE)).alias("z"),
             (pl.col("value_per_kg").log() - med).exp().alias("ratio"),
         ]
@@ -225,10 +232,7 @@ def _compile(ruleset: Ruleset, reference: ScoringReference, tables: tuple[pl.Dat
         tables=tables,
         goods_derived=goods_derived,
         goods_levels=goods_levels,
-        usd_rates=pl.DataFrame(
-            {"value_currency": list(rates), "usd_rate": list(rates.values())},
-            schema={"value_currency": pl.Utf8, "usd_rate": pl.Float64},
-        ).lazy(),
+        usd_rates={currency: float(rate) for currency, rate in rates.items()},
         dual_use=dual_use,
         benchmarks=benchmarks,
         undervaluation=undervaluation,
@@ -238,6 +242,9 @@ def _compile(ruleset: Ruleset, reference: ScoringReference, tables: tuple[pl.Dat
         manifest_flag=manifest_flag,
         country_risk=country_risk,
         usual_hubs=usual_hubs,
+        risky_country=pl.col("country").is_in(list(country_risk)),
+        profiled_chapter=pl.col("hs_chapter").is_in(list(reference.profiled_chapters)),
+        hub_country=pl.col("country").is_in(sorted(reference.hubs)),
         criteria_fields=ruleset.criteria_fields,
     )
 
@@ -312,12 +319,15 @@ class _Fired:
 
 def _run_queries(frames: BatchFrames, plan: _Plan, ruleset: Ruleset, reference: ScoringReference) -> _Fired:
     rules = ruleset.rules
-    goods = frames.goods
+    rates = plan.usd_rates
+    looked_up = [
+        pl.Series("usd_rate", [rates.get(c) for c in frames.goods_lists["value_currency"]], dtype=pl.Float64)
+    ]
     if plan.benchmarks is not None:
-        goods = goods.hstack([plan.benchmarks.rows_for(frames)])
+        looked_up += plan.benchmarks.columns_for(frames)
     g = (
-        goods.lazy()
-        .join(plan.usd_rates, on="value_currency", how="left", maintain_order="left")
+        frames.goods.hstack(looked_up)
+        .lazy()
         .with_columns(*plan.goods_derived, (pl.col("value_amount") * pl.col("usd_rate")).alias("value_usd"))
         .with_columns((pl.col("value_usd") / pl.col("gross_weight_kg")).alias("value_per_kg"), *plan.goods_levels)
     )
@@ -337,7 +347,7 @@ def _run_queries(frames: BatchFrames, plan: _Plan, ruleset: Ruleset, reference: 
                 for c in manifests.columns if c in fields and c not in goods_columns
             )
         if plan.benchmarks is not None:
-            lines = lines.with_columns(plan.undervaluation[:2]).with_columns(plan.undervaluation[2:])
+            lines = lines.with_columns(plan.undervaluation)
         flags = [f.meta.output_name() for f in plan.line_flags]
         queries["lines"] = (
             lines.with_columns(plan.line_flags)
@@ -354,7 +364,7 @@ def _run_queries(frames: BatchFrames, plan: _Plan, ruleset: Ruleset, reference: 
     if plan.country_risk:
         # the places of each manifest in a country at risk (few): which is worst is
         # decided over these rows in Python
-        risky = pl.col("country").is_in(list(plan.country_risk))
+        risky = plan.risky_country
         parts: list[pl.LazyFrame] = []
         if "origin" in ee.check:
             parts.append(g.select("i", pl.lit("origin").alias("where"), pl.col("origin").alias("country")).filter(risky))
@@ -371,7 +381,7 @@ def _run_queries(frames: BatchFrames, plan: _Plan, ruleset: Ruleset, reference: 
 
     dm = rules.active("DESCRIPTION_MISMATCH")
     if dm is not None and not reference.keywords.is_empty():
-        described = g.filter(pl.col("hs_chapter").is_in(list(reference.profiled_chapters))).select(
+        described = g.filter(plan.profiled_chapter).select(
             "i", "line", "hs_code", "hs_chapter", "description"
         )
         queries["described"] = described
@@ -381,7 +391,7 @@ def _run_queries(frames: BatchFrames, plan: _Plan, ruleset: Ruleset, reference: 
     if ra is not None and rc is not None:
         if ra.hub_with_dual_use:
             # diversion hubs on the route; _route_anomaly keeps those of manifests with dual-use goods
-            queries["hub_rows"] = rc.filter(pl.col("country").is_in(sorted(reference.hubs))).select("i", "country")
+            queries["hub_rows"] = rc.filter(plan.hub_country).select("i", "country")
         if plan.usual_hubs is not None:
             usual, anywhere = plan.usual_hubs
             # the route row's manifest is row i of the manifest frame: gathered, not joined
@@ -393,7 +403,10 @@ def _run_queries(frames: BatchFrames, plan: _Plan, ruleset: Ruleset, reference: 
                 & ~pl.concat_str(lane_of, pl.lit("|"), pl.col("port")).is_in(usual)
                 & ~pl.col("port").is_in(anywhere)
             ).select("i", "port")
-    return _Fired(**dict(zip(queries, pl.collect_all(list(queries.values())), strict=True)))
+    # The in-memory engine: polars' default (streaming) costs ~1 ms more per batch to set
+    # up, and a batch is a few thousand rows at most.
+    collected = pl.collect_all(list(queries.values()), engine="in-memory")
+    return _Fired(**dict(zip(queries, collected, strict=True)))
 
 
 def score_batch(
