@@ -678,6 +678,9 @@ def _description_mismatch(fired: _Fired, ruleset: Ruleset, reference: ScoringRef
         )
 
 
+SCORE_DIGITS = 9  # a description's score per chapter, rounded (see _judge_descriptions)
+
+
 def _judge_descriptions(pairs: pl.DataFrame, rule: DescriptionMismatchRule, reference: ScoringReference) -> pl.DataFrame:
     """The (chapter, description) pairs that do not fit their chapter, with the chapter
     they read as and the word that says so."""
@@ -694,7 +697,9 @@ def _judge_descriptions(pairs: pl.DataFrame, rule: DescriptionMismatchRule, refe
     per_chapter = (
         tokens.join(reference.keywords, on="word", how="inner")
         .group_by(*key, "kw_chapter")
-        .agg(pl.col("w").sum().alias("s"), pl.col("word").sort_by(["w", "word"], descending=[True, False]).first().alias("kw"))
+        # rounded: a float sum depends on the order of its terms, which unique() does not
+        # keep, and two chapters that tie must tie in every run (the lower one is named)
+        .agg(pl.col("w").sum().round(SCORE_DIGITS).alias("s"), pl.col("word").sort_by(["w", "word"], descending=[True, False]).first().alias("kw"))
     )
     if rule.reference_weight > 0:
         # "n.e.c. in chapter 94", "of heading no. 8540": the text names its own chapter
@@ -715,7 +720,7 @@ def _judge_descriptions(pairs: pl.DataFrame, rule: DescriptionMismatchRule, refe
         per_chapter = (
             pl.concat([per_chapter, cited], how="vertical_relaxed")
             .group_by(*key, "kw_chapter")
-            .agg(pl.col("s").sum(), pl.col("kw").sort_by(["s", "kw"], descending=[True, False]).first())
+            .agg(pl.col("s").sum().round(SCORE_DIGITS), pl.col("kw").sort_by(["s", "kw"], descending=[True, False]).first())
         )
     declared = per_chapter.filter(pl.col("kw_chapter") == pl.col("hs_chapter")).select(*key, pl.col("s").alias("own"))
     other = (

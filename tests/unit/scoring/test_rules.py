@@ -238,3 +238,33 @@ def test_transshipment_hubs_unusual_for_the_lane_are_route_anomaly(quiet_ruleset
     assert hit.evidence["unusual_hubs"] == "PAONX,ZADUR"
     usual = manifest(route={"transshipment_ports": ["SGSIN", "DEHAM"]})
     assert "ROUTE_ANOMALY" not in rule_ids(score_one(enrich(usual), quiet_ruleset, reference))
+
+
+def test_description_verdicts_do_not_depend_on_the_order_of_the_words(reference):
+    """A description's score per chapter is a float sum whose terms come in no fixed
+    order (``unique``), and 0.1 + 0.2 + 0.3 is not 0.3 + 0.2 + 0.1: chapters that tie
+    must tie in every run, so the chapter named does not change from run to run."""
+    import dataclasses
+    import random
+
+    import polars as pl
+
+    from streams.scoring.engine import _judge_descriptions
+    from streams.scoring.ruleset import DescriptionMismatchRule
+
+    rng = random.Random(1)
+    words = [f"w{a}{b}" for a in "abcdefgh" for b in "abcdefgh"]
+    rows = [
+        (w, chapter, True, rng.choice([0.1, 0.2, 0.3, 1 / 3, 1 / 7]))
+        for w in words
+        for chapter in rng.sample(["01", "02", "03", "04", "05"], rng.randint(1, 3))
+    ]
+    keywords = pl.DataFrame(rows, schema=["word", "kw_chapter", "distinctive", "w"], orient="row")
+    ref = dataclasses.replace(reference, keywords=keywords, _caches={})
+    rule = DescriptionMismatchRule(weight=10, min_other_score=0.3, margin=1.0, reference_weight=0.0)
+    descriptions = [" ".join(rng.sample(words, 6)) for _ in range(2000)]
+    pairs = pl.DataFrame({"hs_chapter": ["09"] * len(descriptions), "description": descriptions})
+    verdicts = {
+        tuple(_judge_descriptions(pairs, rule, ref).sort("description")["other"].to_list()) for _ in range(8)
+    }
+    assert len(verdicts) == 1  # without the rounding: 5 different verdict lists in 8 runs
