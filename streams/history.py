@@ -180,18 +180,6 @@ class ChangelogWriter:
             await producer.stop()
 
 
-def _owned_partitions(app: Any, topic: str) -> set[int] | None:
-    """The partitions of ``topic`` assigned to this worker now (None: not known)."""
-    assignor = getattr(app, "assignor", None)
-    if assignor is None:
-        return None
-    try:
-        actives = assignor.assigned_actives()
-    except Exception:  # noqa: BLE001 - before the first assignment
-        return None
-    return {tp.partition for tp in actives if tp.topic == topic}
-
-
 def attach_trader_history(app: Any, settings: Settings, history: Callable[[], TraderHistory | None]) -> Any:
     """Declare the trader-history table and its fold agent on the worker's Faust app;
     returns the decisions hook: ``await hook(decision)`` sends the decision's deltas."""
@@ -231,13 +219,10 @@ def attach_trader_history(app: Any, settings: Settings, history: Callable[[], Tr
                         log.warning("unreadable trader-history deltas skipped: %s", exc)
                         continue
                     fold.add(event.message.partition, deltas)
-                owned = _owned_partitions(app, settings.topics.trader_history_deltas)
+                # Written even if a rebalance is under way: Faust waits for the records
+                # taken to be acknowledged (stream_wait_empty) before it gives their
+                # partitions up, so the next owner recovers the table with this write in it.
                 for partition, records in fold.take().items():
-                    if owned is not None and partition not in owned:
-                        # revoked meanwhile: the new owner reads the changelog, then folds
-                        # these records again; writing now could overwrite its newer state
-                        log.info("trader-history partition %d revoked before its write: left to its owner", partition)
-                        continue
                     await writer.write(partition, records)
         finally:
             await writer.close()
