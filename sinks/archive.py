@@ -378,8 +378,12 @@ class ArchiveSink:
             if part.last > self._high_water.get(part.partition, -1):
                 path.unlink(missing_ok=True)
                 removed += 1
-        for path in self.root.rglob(f"*{_TMP_SUFFIX}"):
-            if path.name.startswith(".part-"):
+        # Half-written files of these partitions only: workers may share the directory, and
+        # another's file of a partition it still owns may be being written right now.
+        for path in self.root.rglob(f".part-*{_TMP_SUFFIX}"):
+            # ".part-p{p}-{first}-{last}.parquet.{random}.tmp" is being written as "part-..."
+            part = PartFile.parse(path.with_name(path.name[1:].rsplit(".", 2)[0]))
+            if part is not None and part.partition in assigned:
                 path.unlink(missing_ok=True)
         log.info(
             "archive %s: partitions %s of %s recovered (high-water %s), %d uncommitted files removed",

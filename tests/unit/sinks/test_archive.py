@@ -107,7 +107,7 @@ def test_crash_mid_flush_leaves_no_partial_batch(tmp_path: Path) -> None:
     (tmp_path / COMMITTED_DIR / "p0-000000000007").unlink()
     (tmp_path / COMMITTED_DIR / "p0-000000000003").touch()
     orphan = next(tmp_path.rglob("part-p0-000000000004-000000000007.parquet"))
-    orphan.parent.joinpath(".part-p0-x.parquet.1234.tmp").write_bytes(b"partial")
+    orphan.parent.joinpath(".part-p0-000000000008-000000000011.parquet.1234abcd.tmp").write_bytes(b"partial")
     for other in tmp_path.rglob("part-p0-000000000004-000000000007.parquet"):
         if other != orphan:
             other.unlink()
@@ -264,3 +264,18 @@ def test_an_archive_past_the_topics_end_is_refused(tmp_path: Path) -> None:
     ArchiveSink(tmp_path).on_assign("manifests.raw", [0, 1], {0: 900, 1: 0})
     with pytest.raises(ArchiveError, match="CARGOWATCH_ARCHIVE_DIR"):
         ArchiveSink(tmp_path).on_assign("manifests.raw", [0], {0: 3})  # recreated: ends at 2
+
+
+def test_taking_partitions_over_removes_only_their_half_written_files(tmp_path: Path) -> None:
+    """Workers may share the archive directory: a worker taking partition 1 over removes
+    partition 1's half-written files, never those of a partition another worker is
+    writing at that moment (that worker's flush failed, and it crashed)."""
+    day = tmp_path / "screened" / "date=2026-11-28"
+    day.mkdir(parents=True)
+    mine = day / ".part-p1-000000000010-000000000019.parquet.0a1b2c3d.tmp"
+    theirs = day / ".part-p0-000000000000-000000000000.parquet.31aa1d87.tmp"
+    mine.write_bytes(b"half")
+    theirs.write_bytes(b"being written")
+    ArchiveSink(tmp_path).on_assign("manifests.raw", [1])
+    assert not mine.exists()
+    assert theirs.exists()
