@@ -231,6 +231,9 @@ class ScreeningPipeline:
         self._stopping = asyncio.Event()
         self._ledger_ready = asyncio.Event()
         self._fatal: BaseException | None = None
+        # A batch whose commit failed (aborted): no later batch may commit after it, or
+        # its offsets would pass the failed batch's records and lose them.
+        self._failed_commit: BaseException | None = None
         self._partitions: dict[str, int] = {}
         self._inflight: asyncio.Task[None] | None = None
         # Screened chunks waiting for the commit in flight to finish (one batch's worth).
@@ -349,7 +352,8 @@ class ScreeningPipeline:
                 if self._inflight is not None and self._pending_count < size:
                     continue  # keep gathering until the commit in flight is done
                 await self.drain()
-                self._start_commit()
+                if self._pending:  # (a commit chained on the last one may have taken them)
+                    self._start_commit()
                 await self.update_lag()
         finally:
             try:
@@ -358,6 +362,15 @@ class ScreeningPipeline:
                 running.clear()
 
     def _start_commit(self) -> None:
+        if self._inflight is not None and not self._inflight.done():
+            # Two open transactions on one producer: aiokafka refuses the second, and the
+            # later offsets could commit before the earlier batch's. drain() first.
+            raise RuntimeError("a commit started while another was in flight")
+        if self._failed_commit is not None:
+            raise RuntimeError(
+                "an earlier batch failed to commit, so nothing after it may: restart the "
+                "worker, which screens both again from the last committed offsets"
+            ) from self._failed_commit
         parts, self._pending, self._pending_count = self._pending, [], 0
         records, prepared = _merge(parts)
         task = asyncio.create_task(self._commit(records, prepared))
@@ -369,9 +382,13 @@ class ScreeningPipeline:
         while the run loop is still screening a chunk (that chunk joins the batch after).
         Waiting for the loop cost a chunk's screening time on every commit cycle.
 
-        Not after a failure (``drain`` raises it), nor once someone else took the task
-        (``drain``: a rebalance or stop flushing, which commits what is pending itself)."""
-        if task is not self._inflight or task.cancelled() or task.exception() is not None:
+        Also while someone drains (a rebalance's flush waits for this chain to end), but
+        not after a failure (``drain`` raises it: nothing after a failed batch may
+        commit) nor once stopping (``stop`` commits what is pending itself)."""
+        if task.cancelled() or task.exception() is not None:
+            self._failed_commit = task.exception() if not task.cancelled() else asyncio.CancelledError()
+            return
+        if task is not self._inflight:
             return
         if self._pending and not self._stopping.is_set():
             self._start_commit()
@@ -404,15 +421,28 @@ class ScreeningPipeline:
             self._screening = None
             self._pending.append((records, await task))
             self._pending_count += len(records)
+            await self.drain()  # the run loop may have started a commit meanwhile
+        if self._failed_commit is not None and self._pending:
+            # Its error went to whoever drained it (the worker stops on it); these come
+            # after it, so they stay uncommitted too and are screened again.
+            log.warning("%d screened records left uncommitted after a failed commit", self._pending_count)
+            self._pending, self._pending_count = [], 0
         if self._pending:
             self._start_commit()
             await self.drain()
 
     async def drain(self) -> None:
-        """Wait for the batch in flight (if any) to commit; raises its error."""
-        task, self._inflight = self._inflight, None
-        if task is not None:
-            await task
+        """Wait until no batch is in flight: the one committing now and any chained on it
+        (``_next_commit``); raises a commit's error.
+
+        Several callers may wait at once (the run loop, a rebalance's flush, stop): each
+        sees the task until it is done, so none of them starts a commit beside it."""
+        while (task := self._inflight) is not None:
+            try:
+                await task
+            finally:
+                if self._inflight is task:
+                    self._inflight = None
 
     # -- one batch ---------------------------------------------------------------
     async def process(self, records: Sequence) -> BatchOutcome:

@@ -194,3 +194,125 @@ async def test_dead_letters_and_rejections_read_back_with_kcat(settings: Setting
 
     rejected = {r["key"]: r for r in _kcat(settings, settings.topics.rejected)}
     assert set(rejected) == {"KCAT-BAD", "KCAT-GARBAGE"}
+
+
+class _SlowSink:
+    """A sink whose flush takes a while, so a commit is in flight most of the time (as the
+    archive's fsyncs make it on a loaded machine). Counts what it was given."""
+
+    def __init__(self, flush_s: float):
+        self.flush_s = flush_s
+        self.screened = 0
+
+    def on_assign(self, topic: str, partitions: list[int], end_offsets: dict[int, int] | None = None) -> None:
+        pass
+
+    def add(self, batch) -> None:
+        self.add_prepared(self.prepare(batch))
+
+    def prepare(self, batch) -> int:
+        return len(batch.screened)
+
+    def add_prepared(self, prepared: int) -> None:
+        self.screened += prepared
+
+    def flush(self) -> None:
+        import time
+
+        time.sleep(self.flush_s)
+
+    def close(self) -> None:
+        pass
+
+
+async def test_rebalance_during_a_commit_waits_for_it(settings: Settings) -> None:
+    """A partition revoke that lands while a batch commits must commit the rest after it,
+    never beside it: a second transaction begun while one is open crashed the worker
+    (aiokafka: "Invalid state transition IN_TRANSACTION -> IN_TRANSACTION"), seen when a
+    second worker joined during the benchmark's catch-up."""
+    await ensure_topics(settings)
+    codec = Codec()
+    lines = _clean_manifests(settings, 300, seed=31)
+    items = [frame_line(line, codec)[:2] for line in lines]
+    await _produce(settings, items)
+    settings = settings.replace(batch_size=20)
+    sink = _SlowSink(flush_s=0.3)
+    pipeline = ScreeningPipeline(settings, build_context(settings), codec, sinks=[sink])
+    await pipeline.start()
+    run = asyncio.create_task(pipeline.run())
+    try:
+        # A consumer joins the group and leaves, three times: each join and each leave
+        # revokes the pipeline's partitions, mostly while it waits for a slow commit.
+        for _ in range(3):
+            while pipeline.stats.received == 0 and not run.done():
+                await asyncio.sleep(0.1)
+            other = AIOKafkaConsumer(
+                settings.topics.raw,
+                **settings.kafka_client_options(),
+                group_id=settings.consumer_group,
+                enable_auto_commit=False,
+                isolation_level="read_committed",
+            )
+            await other.start()
+            await other.getmany(timeout_ms=3000)  # joins; fetches, commits nothing
+            await other.stop()
+            await asyncio.sleep(1.0)
+            assert not run.done(), run.exception()
+        for _ in range(240):
+            if pipeline.stats.screened + pipeline.stats.rejected >= len(items) or run.done():
+                break
+            await asyncio.sleep(0.25)
+    finally:
+        pipeline.request_stop()
+        await run  # raises the worker's crash, if any
+        await pipeline.stop()
+    screened = await _read_all(settings, settings.topics.screened, len(items))
+    assert sorted(r.key for r in screened) == sorted(key for key, _ in items)
+
+
+class _FailingOnceSink(_SlowSink):
+    """A slow sink whose ``fail_at``-th flush raises (a disk that refused one write)."""
+
+    def __init__(self, flush_s: float, fail_at: int):
+        super().__init__(flush_s)
+        self.flushes = 0
+        self.fail_at = fail_at
+
+    def flush(self) -> None:
+        super().flush()
+        self.flushes += 1
+        if self.flushes == self.fail_at:
+            raise OSError("disk refused the write")
+
+
+async def test_nothing_after_a_failed_commit_is_committed(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    """A batch whose commit failed is screened again after a restart, so no later batch
+    may commit its offsets past it: not the run loop's last flush, not stop's."""
+    await ensure_topics(settings)
+    codec = Codec()
+    lines = _clean_manifests(settings, 200, seed=32)
+    items = [frame_line(line, codec)[:2] for line in lines]
+    await _produce(settings, items[:50])
+
+    async def trickle() -> None:  # filings keep arriving while the first batch commits
+        for i in range(50, len(items), 10):
+            await _produce(settings, items[i : i + 10])
+            await asyncio.sleep(0.05)
+
+    sink = _FailingOnceSink(0.5, fail_at=1)
+    failing = ScreeningPipeline(settings, build_context(settings), codec, sinks=[sink])
+    await failing.start()
+    arriving = asyncio.create_task(trickle())
+    try:
+        with pytest.raises(OSError, match="disk refused"):
+            await asyncio.wait_for(failing.run(), timeout=60)
+    finally:
+        await failing.stop()
+        await arriving
+    # Records screened after the failed batch were waiting; they were not committed.
+    assert sink.screened > 0 and failing.stats.received == 0
+    # The restarted worker screens whatever was not committed: every filing, once.
+    await _run_pipeline_until(settings, build_context(settings), lambda p: p.stats.received > 0 and p.stats.lag == 0)
+    screened = await _read_all(settings, settings.topics.screened, len(items))
+    assert sorted(r.key for r in screened) == sorted(key for key, _ in items)
+    assert "screened records left uncommitted after a failed commit" in caplog.text
