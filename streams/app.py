@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,24 @@ log = logging.getLogger("cargowatch.worker")
 WATCHDOG_EXIT_GRACE_S = 15.0
 """After the watchdog's SIGTERM, how long the clean shutdown may take before the process
 is ended anyway (the SIGTERM path itself needs under 10 s when nothing is stuck)."""
+
+
+def worker_pipeline(
+    settings: Settings,
+    ctx: ScreeningContext,
+    codec: Codec,
+    archive_dir: str | Path,
+    refresh: Callable[[ScreeningContext], None] | None = None,
+) -> ScreeningPipeline:
+    """The worker's pipeline: the Parquet archive as its sink, and the trader-history
+    deltas each batch teaches ``ctx.history`` sent in the batch's own transaction.
+    (``cargowatch bench`` measures the same one without a broker.)"""
+    deltas = settings.topics.trader_history_deltas
+    return ScreeningPipeline(
+        settings, ctx, codec, refresh=refresh, sinks=[ArchiveSink(archive_dir)],
+        extra_outputs=delta_outputs(ctx.history, deltas, settings.topic_partitions),  # type: ignore[arg-type]
+        extra_topics=[deltas],
+    )
 
 
 def _exit_now(code: int) -> None:
@@ -212,13 +231,7 @@ def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust
                 # ruleset is logged and the one in force stays.
                 c.ruleset = watcher.current()
 
-            pipeline = ScreeningPipeline(
-                settings, ctx, codec, refresh=refresh, sinks=[ArchiveSink(settings.archive_dir)],
-                extra_outputs=delta_outputs(
-                    ctx.history, settings.topics.trader_history_deltas, settings.topic_partitions  # type: ignore[arg-type]
-                ),
-                extra_topics=[settings.topics.trader_history_deltas],
-            )
+            pipeline = worker_pipeline(settings, ctx, codec, settings.archive_dir, refresh)
             settle_heap()  # reference data and lists are loaded: keep them out of the GC's way
             await pipeline.start()
             state["pipeline"] = pipeline

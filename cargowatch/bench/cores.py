@@ -131,3 +131,89 @@ def refdata_files(refdata: str) -> list[str]:
     """The real lists the generator plants names from, for the benchmark's watchlist."""
     un = sorted(Path(refdata, "sanctions", "un").glob("*.xml"))
     return [str(un[-1])] if un else []
+
+
+def screening_thread_rate(
+    records: Sequence[BenchRecord],
+    watchlists: Sequence[str],
+    settings: Any,
+    sizes: Sequence[int] = (2000, 800, 300),
+) -> dict[str, Any]:
+    """The worker's screening-thread work with no broker and no event loop beside it:
+    ``ScreeningPipeline._screen_sync`` (decode, validate, enrich, screen the lists, score,
+    learn the trader history, encode every output, the archive's Arrow tables) over the
+    records in batches of each size, in this thread, under the worker's collector regime.
+
+    CPU per manifest at each size (the screening thread's own CPU time), the archive's
+    flush of the same batches (the process's CPU time while it writes on the sink's
+    threads: Parquet files, fsyncs, markers), and for each the fit ``a + b / size``
+    through the largest and the smallest size: ``b`` is the fixed cost of one call,
+    which a worker pays more often at a steady load (smaller batches) than catching up.
+    Comparing these with the workers' own CPU per manifest shows what running beside the
+    event loop costs."""
+    import tempfile
+    from collections import namedtuple
+    from datetime import timedelta
+
+    from enrichers.traders import TraderHistory
+    from streams.app import worker_pipeline
+    from streams.context import build_context
+    from streams.pipeline import settle_heap
+    from streams.versions import VersionLedger
+
+    fetched = namedtuple("fetched", "topic partition offset timestamp key value")
+    now = datetime.now(UTC)
+    stamp = int(now.timestamp() * 1000)
+    partitions = settings.topic_partitions
+    inputs = [
+        fetched(settings.topics.raw, i % partitions, i // partitions, stamp, rec.key, rec.value)
+        for i, rec in enumerate(records)
+    ]
+    ctx = build_context(settings, watchlists=[(f, None) for f in watchlists])
+    settle_heap()
+
+    def run(size: int, archive: Path) -> tuple[float, float]:
+        """(screening thread CPU, the archive flushes' CPU) for one pass."""
+        # A fresh memory each pass: the same filings again would be replays.
+        ctx.ledger, ctx.last_screened, ctx.history = VersionLedger(), {}, TraderHistory(origin="bench")
+        pipeline = worker_pipeline(settings, ctx, Codec(), archive)
+        screen = flush = 0.0
+        for n, start in enumerate(range(0, len(inputs), size)):
+            c0 = time.thread_time()
+            prepared = pipeline._screen_sync(inputs[start : start + size], now + timedelta(milliseconds=n))
+            c1 = time.process_time()  # the flush writes on the sink's threads
+            screen += time.thread_time() - c0
+            pipeline._flush_sinks(prepared)
+            flush += time.process_time() - c1
+        for sink in pipeline.sinks:
+            sink.close()
+        return screen, flush
+
+    sizes = sorted({max(1, min(size, len(inputs))) for size in sizes}, reverse=True)
+    out: dict[str, Any] = {"manifests": len(inputs), "batches": {}, "archive_flush": {}}
+    with tempfile.TemporaryDirectory(prefix="cargowatch-bench-screening-") as tmp:
+        run(sizes[0], Path(tmp, "warm-up"))  # caches, query plans, lazy imports
+        # Two rounds, the second in reverse order: a pass costs a little more the later it
+        # runs (the heap grows), which would otherwise read as a cost of its batch size.
+        totals = {size: [0.0, 0.0] for size in sizes}
+        for n, size in enumerate([*sizes, *reversed(sizes)]):
+            screen, flush = run(size, Path(tmp, f"{n}-{size}"))
+            totals[size][0] += screen / 2
+            totals[size][1] += flush / 2
+        for size, (screen, flush) in totals.items():
+            out["batches"][str(size)] = round(1e6 * screen / len(inputs), 1)
+            out["archive_flush"][str(size)] = round(1e6 * flush / len(inputs), 1)
+    big, small = sizes[0], sizes[-1]
+    if big != small:
+        fixed, marginal = _per_call_fit(out["batches"], big, small)
+        out["fixed_ms_per_batch"], out["us_per_manifest_marginal"] = fixed, marginal
+        out["archive_fixed_ms_per_flush"], _ = _per_call_fit(out["archive_flush"], big, small)
+    return out
+
+
+def _per_call_fit(per_manifest_us: dict[str, float], big: int, small: int) -> tuple[float, float]:
+    """(ms per call, µs per manifest) of ``cost(size) = fixed / size + marginal``, through
+    the costs per manifest at the largest and the smallest size."""
+    at_big, at_small = per_manifest_us[str(big)], per_manifest_us[str(small)]
+    fixed_us = (at_small - at_big) / (1 / small - 1 / big)
+    return round(fixed_us / 1000, 2), round(at_big - fixed_us / big, 1)

@@ -49,6 +49,11 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
         "scoring_per_s": results["cores"]["scoring"]["batch"]["manifests_per_s"],
         "scoring_per_cpu_s": results["cores"]["scoring"]["batch"]["manifests_per_cpu_s"],
     }
+    screening = results["cores"].get("screening_thread")
+    if screening:
+        flat["screening_thread_us_per_manifest"] = screening["batches"]
+        flat["screening_thread_fixed_ms_per_batch"] = screening.get("fixed_ms_per_batch")
+        flat["archive_flush_us_per_manifest"] = screening["archive_flush"]
     matcher = results["cores"].get("matcher")
     if matcher:
         flat.update(
@@ -151,6 +156,18 @@ def table(flat: dict[str, Any]) -> Table:
         f"{c['scoring']['batch']['manifests_per_cpu_s']:,}/cpu-s",
         f"≥ 50,000: {mark(ok['scoring_ge_50k'])}",
     )
+    s = c.get("screening_thread")
+    if s:
+        t.add_row(
+            "screening thread alone: CPU per manifest",
+            _screening_sizes(s),
+            f"fixed {s.get('fixed_ms_per_batch', '?')} ms a batch",
+        )
+        t.add_row(
+            "  its archive flush: CPU per manifest",
+            _screening_sizes(s, "archive_flush"),
+            f"fixed {s.get('archive_fixed_ms_per_flush', '?')} ms a flush",
+        )
     m = c.get("matcher")
     if m:
         t.add_row(
@@ -266,6 +283,17 @@ def results_markdown(flat: dict[str, Any], plot_name: str | None) -> str:
         f"| core: watchlist, whole manifests batched (cache warm) | {w['manifests_batched']['per_cpu_s']:,} manifests/cpu-s | |",
         f"| core: scoring (`score_batch`, batches of {c['scoring']['batch_size']}) | {c['scoring']['batch']['manifests_per_cpu_s']:,}/cpu-s | ≥ 50,000 on one core {mark(ok['scoring_ge_50k'])} |",
     ]
+    s = c.get("screening_thread")
+    if s:
+        lines.append(
+            f"| screening thread's work alone (`_screen_sync`: decode → archive tables, {s['manifests']:,} manifests, "
+            f"no broker or loop beside it): CPU per manifest by batch size | {_screening_sizes(s)}; "
+            f"fixed {s.get('fixed_ms_per_batch', '?')} ms a batch + {s.get('us_per_manifest_marginal', '?')} µs a manifest | |"
+        )
+        lines.append(
+            f"| the archive's flush of those batches (Parquet files, fsyncs, markers; on the sink's threads): CPU per manifest | "
+            f"{_screening_sizes(s, 'archive_flush')}; fixed {s.get('archive_fixed_ms_per_flush', '?')} ms a flush | |"
+        )
     m = c.get("matcher")
     if m:
         lines += [
@@ -280,6 +308,12 @@ def results_markdown(flat: dict[str, Any], plot_name: str | None) -> str:
     if plot_name:
         lines += ["", f"![throughput and latency]({plot_name})"]
     return "\n".join(lines)
+
+
+def _screening_sizes(s: dict[str, Any], key: str = "batches") -> str:
+    """'126 µs at 2000, 131 at 800, 140 at 300'."""
+    parts = [f"{us} µs at {size}" if i == 0 else f"{us} at {size}" for i, (size, us) in enumerate(s[key].items())]
+    return ", ".join(parts)
 
 
 def _per_worker_rss(flat: dict[str, Any]) -> str:

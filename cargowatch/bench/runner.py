@@ -67,6 +67,7 @@ class BenchConfig:
     core_manifests: int = 20_000
     matcher_queries: int = 10_000  # distinct party names, empty cache (issue 4's figure)
     matcher_recall_sample: int = 300  # queries also run by brute force (rapidfuzz)
+    screening_batches: tuple[int, ...] = (2000, 800, 300)  # batch sizes of the screening thread alone
     seed: int = 2026
     workers: int = 1  # worker processes in the group under test
 
@@ -87,6 +88,7 @@ class BenchConfig:
                 core_manifests=400,
                 matcher_queries=1_000,
                 matcher_recall_sample=20,
+                screening_batches=(200, 50),
             )
         return cls(count=count or 200_000, workers=n)
 
@@ -398,7 +400,7 @@ def run_cores(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    step("cores (own process): decode, validation, watchlist, scoring, matcher vs brute force", None)
+    step("cores (own process): decode, validation, watchlist, scoring, matcher vs brute force, screening thread", None)
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool_exec:
         return pool_exec.submit(_measure_cores, cfg, pool, watchlists, settings).result()
 
@@ -416,7 +418,9 @@ def _measure_cores(
     matcher = cores.matcher_rate(
         cfg.watchlist_names, cfg.matcher_queries, cfg.matcher_recall_sample, settings.refdata
     )
+    screening = cores.screening_thread_rate(pool, watchlists, settings, sizes=cfg.screening_batches)
     return {
+        "screening_thread": screening,
         "decode": decode,
         "validation": validation,
         "watchlist": watchlist,

@@ -82,6 +82,7 @@ def test_group_sample_reports_each_worker_and_adds_cpu() -> None:
 def test_cores_are_measured_in_a_process_of_their_own(tmp_path: Path, refdata_path: Path) -> None:
     """The cores' figures come from a freshly spawned process (not the benchmark's heap),
     with every core's rate in them."""
+    import dataclasses
     import os
 
     from cargowatch.bench.runner import BenchConfig, run_cores
@@ -94,7 +95,7 @@ def test_cores_are_measured_in_a_process_of_their_own(tmp_path: Path, refdata_pa
     )
     pool = [_framed(f"24NL00000000000{i:02d}") for i in range(20)]
     steps: list[str] = []
-    cfg = BenchConfig.for_run(quick=True, count=None, workers=1)
+    cfg = dataclasses.replace(BenchConfig.for_run(quick=True, count=None, workers=1), screening_batches=(20, 5))
     settings = Settings.load(refdata=str(refdata_path))
     out = run_cores(cfg, pool, [str(watchlist)], settings, lambda s, _f: steps.append(s))
     assert out["pid"] != os.getpid()
@@ -105,4 +106,10 @@ def test_cores_are_measured_in_a_process_of_their_own(tmp_path: Path, refdata_pa
     assert matcher["queries"] == cfg.matcher_queries and matcher["queries_per_s"] > 0
     assert matcher["bruteforce_sample"] == cfg.matcher_recall_sample
     assert matcher["recall_vs_bruteforce"] is not None
+    screening = out["screening_thread"]  # the worker's batch work alone, every batch size
+    assert screening["manifests"] == len(pool)
+    assert set(screening["batches"]) == {"20", "5"}
+    assert all(us > 0 for us in screening["batches"].values())
+    assert screening["fixed_ms_per_batch"] is not None
+    assert set(screening["archive_flush"]) == {"20", "5"} and all(us > 0 for us in screening["archive_flush"].values())
     assert steps and "own process" in steps[0]

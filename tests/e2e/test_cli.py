@@ -83,3 +83,26 @@ def test_worker_without_kafka_says_what_to_set() -> None:
     proc = cargowatch("worker", env={"CARGOWATCH_KAFKA_BOOTSTRAP": ""})
     assert proc.returncode == 2
     assert "CARGOWATCH_KAFKA_BOOTSTRAP" in proc.stderr
+
+
+def test_quick_bench_writes_every_figure(tmp_path: Path, kafka_bootstrap: str) -> None:
+    """`cargowatch bench --quick --json` end to end on a real broker: the JSON has the
+    issue's keys with figures from this run, the plot is drawn, every latency probe came
+    back, and the full run's BENCHMARKS.md section renders from the same results."""
+    from cargowatch.bench.report import results_markdown
+
+    out = tmp_path / "bench.json"
+    proc = cargowatch(
+        "bench", "--quick", "--workers", "1", "--json", str(out),
+        env={"CARGOWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap}, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    flat = json.loads(out.read_text())
+    for key in ("ceiling_per_s", "baseline_per_s", "pipeline_per_s", "latency_p99_ms", "rss_mb"):
+        assert flat[key] > 0, key
+    assert flat["latency"]["missing"] == 0 and flat["latency"]["results"] == flat["latency"]["sent"]
+    assert flat["pipeline"]["records"] > 0 and flat["pipeline"]["sigterm_exit_code"] == 0
+    assert set(flat["screening_thread_us_per_manifest"]) == {"200", "50"}
+    assert (tmp_path / "bench.png").stat().st_size > 10_000
+    markdown = results_markdown(flat, "bench.png")
+    assert f"{flat['pipeline_per_s']:,.0f}/s" in markdown and "screening thread's work alone" in markdown
