@@ -33,8 +33,10 @@ def bench_command(
 ) -> None:
     """Measure, on one broker in one run: the ceiling (raw aiokafka), the baseline (a
     per-event Faust agent) and the cargowatch worker; latency at half the worker's
-    maximum; CPU and RSS; the single-core rates of the cores. Starts a local broker
-    unless CARGOWATCH_KAFKA_BOOTSTRAP is set. The full run also updates BENCHMARKS.md.
+    maximum; CPU and RSS; the single-core rates of the cores, and the worker's batch
+    work alone (screening and the archive's flush per batch size, no broker). Starts a
+    local broker unless CARGOWATCH_KAFKA_BOOTSTRAP is set. The full run also updates
+    BENCHMARKS.md.
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
