@@ -84,6 +84,11 @@ def _clean_manifests(settings: Settings, n: int, seed: int) -> list[bytes]:
     return [enc.encode(record) for record, _ in generate(n, seed, ref, config)]
 
 
+def _framed(settings: Settings, codec: Codec, n: int, seed: int) -> list[tuple[bytes | None, bytes]]:
+    """``n`` clean manifests as (key, Avro-framed value) pairs for manifests.raw."""
+    return [frame_line(line, codec)[:2] for line in _clean_manifests(settings, n, seed)]
+
+
 async def test_manifest_flows_to_screened_and_malformed_to_dlq(settings: Settings) -> None:
     await ensure_topics(settings)
     codec = Codec()
@@ -232,8 +237,7 @@ async def test_rebalance_during_a_commit_waits_for_it(settings: Settings) -> Non
     second worker joined during the benchmark's catch-up."""
     await ensure_topics(settings)
     codec = Codec()
-    lines = _clean_manifests(settings, 300, seed=31)
-    items = [frame_line(line, codec)[:2] for line in lines]
+    items = _framed(settings, codec, 300, seed=31)
     await _produce(settings, items)
     settings = settings.replace(batch_size=20)
     sink = _SlowSink(flush_s=0.3)
@@ -290,8 +294,7 @@ async def test_nothing_after_a_failed_commit_is_committed(settings: Settings, ca
     may commit its offsets past it: not the run loop's last flush, not stop's."""
     await ensure_topics(settings)
     codec = Codec()
-    lines = _clean_manifests(settings, 200, seed=32)
-    items = [frame_line(line, codec)[:2] for line in lines]
+    items = _framed(settings, codec, 200, seed=32)
     await _produce(settings, items[:50])
 
     async def trickle() -> None:  # filings keep arriving while the first batch commits
