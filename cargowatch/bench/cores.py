@@ -213,7 +213,11 @@ def screening_thread_rate(
 
 def _per_call_fit(per_manifest_us: dict[str, float], big: int, small: int) -> tuple[float, float]:
     """(ms per call, µs per manifest) of ``cost(size) = fixed / size + marginal``, through
-    the costs per manifest at the largest and the smallest size."""
+    the costs per manifest at the largest and the smallest size.
+
+    >>> _per_call_fit({"2000": 105.0, "300": 120.0}, 2000, 300)
+    (5.29, 102.4)
+    """
     at_big, at_small = per_manifest_us[str(big)], per_manifest_us[str(small)]
     fixed_us = (at_small - at_big) / (1 / small - 1 / big)
     return round(fixed_us / 1000, 2), round(at_big - fixed_us / big, 1)
