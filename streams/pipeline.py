@@ -386,7 +386,8 @@ class ScreeningPipeline:
         not after a failure (``drain`` raises it: nothing after a failed batch may
         commit) nor once stopping (``stop`` commits what is pending itself)."""
         if task.cancelled() or task.exception() is not None:
-            self._failed_commit = task.exception() if not task.cancelled() else asyncio.CancelledError()
+            if self._failed_commit is None:  # (_commit marks its own failures)
+                self._failed_commit = task.exception() if not task.cancelled() else asyncio.CancelledError()
             return
         if task is not self._inflight:
             return
@@ -530,6 +531,11 @@ class ScreeningPipeline:
                 t3 = time.perf_counter()
                 stage("commit_sinks_wait").observe(t3 - t2)
             stage("commit_end").observe(time.perf_counter() - t3)
+        except BaseException as exc:
+            # Marked here, before the task is done: whoever sees the failure first (a
+            # drain, the run loop's last flush) must find it, and done callbacks run later.
+            self._failed_commit = exc
+            raise
         finally:
             if flush is not None and not flush.done():
                 await asyncio.wait([flush])

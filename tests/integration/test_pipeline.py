@@ -319,3 +319,33 @@ async def test_nothing_after_a_failed_commit_is_committed(settings: Settings, ca
     screened = await _read_all(settings, settings.topics.screened, len(items))
     assert sorted(r.key for r in screened) == sorted(key for key, _ in items)
     assert "screened records left uncommitted after a failed commit" in caplog.text
+
+
+async def test_a_failed_commit_is_known_as_soon_as_it_raises(settings: Settings) -> None:
+    """Whoever sees a commit fail first (the run loop's drain, then its last flush) must
+    find it marked: the task's done callbacks run a loop step later, and the flush in
+    between committed the next batch past the failed one (a CI run: 148 committed after a
+    failed batch of 52)."""
+    from collections import namedtuple
+    from datetime import UTC, datetime
+
+    await ensure_topics(settings)
+    codec = Codec()
+    fetched = namedtuple("fetched", "topic partition offset timestamp key value")
+    stamp = int(datetime.now(UTC).timestamp() * 1000)
+    records = [
+        fetched(settings.topics.raw, 0, offset, stamp, key, value)
+        for offset, (key, value) in enumerate(_framed(settings, codec, 5, seed=33))
+    ]
+    pipeline = ScreeningPipeline(settings, build_context(settings), codec, sinks=[_FailingOnceSink(0.0, fail_at=1)])
+    await pipeline.start()
+    try:
+        prepared = pipeline._screen_sync(records, datetime.now(UTC))
+        with pytest.raises(OSError, match="disk refused"):
+            await pipeline._commit(records, prepared)  # awaited directly: no done callback
+        pipeline._pending = [(records, prepared)]
+        with pytest.raises(RuntimeError, match="earlier batch failed"):
+            pipeline._start_commit()
+    finally:
+        pipeline._pending = []
+        await pipeline.stop()
