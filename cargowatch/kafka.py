@@ -208,31 +208,43 @@ async def _wait_for_leaders(
 
 
 async def topic_configs(
-    settings: Settings, topics: Iterable[str], keys: Iterable[str] | None = None
+    settings: Settings, topics: Iterable[str], keys: Iterable[str] | None = None, timeout_s: float = 15.0
 ) -> dict[str, dict[str, str]]:
     """The effective configuration of ``topics`` as the cluster reports it.
 
-    ``keys`` limits the answer to those config names (e.g. ``["cleanup.policy"]``).
+    ``keys`` limits the answer to those config names (e.g. ``["cleanup.policy"]``). A
+    topic created a moment ago may not be known yet to the broker asked (a cluster):
+    asked again for up to ``timeout_s`` before its error is raised.
     """
     wanted = dict.fromkeys(keys) if keys is not None else None
+    names = list(topics)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
     admin = make_admin(settings)
     await admin.start()
     try:
-        responses = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, name, wanted) for name in topics]
-        )
+        while True:
+            responses = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, name, wanted) for name in names]
+            )
+            resources = [r for response in responses for r in response.to_object()["resources"]]
+            failed = [r for r in resources if r["error_code"]]
+            if not failed:
+                break
+            if loop.time() >= deadline:
+                r = failed[0]
+                raise KafkaSetupError(
+                    f"describing configs of {r['resource_name']} failed: error {r['error_code']} "
+                    f"{r['error_message'] or ''}".rstrip()
+                )
+            await asyncio.sleep(0.2)
     finally:
         await admin.close()
     result: dict[str, dict[str, str]] = {}
-    for response in responses:
-        for resource in response.to_object()["resources"]:
-            if resource["error_code"]:
-                raise KafkaSetupError(
-                    f"describing configs of {resource['resource_name']} failed: {resource['error_message']}"
-                )
-            result[resource["resource_name"]] = {
-                entry["config_names"]: entry["config_value"] for entry in resource["config_entries"]
-            }
+    for resource in resources:
+        result[resource["resource_name"]] = {
+            entry["config_names"]: entry["config_value"] for entry in resource["config_entries"]
+        }
     return result
 
 
