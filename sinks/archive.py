@@ -3,28 +3,35 @@ hive-partitioned for analysts and backtests.
 
 Layout under the archive directory::
 
-    screened/date=YYYY-MM-DD/part-p{partition}-{first:012d}-{last:012d}.parquet
-    rejected/date=YYYY-MM-DD/part-p{partition}-{first:012d}-{last:012d}.parquet
-    _committed/p{partition}-{last:012d}          (empty commit markers)
+    screened/date=YYYY-MM-DD/part-p{partition}-{first:012d}-{last:012d}[_p{partition}-…].parquet
+    rejected/date=YYYY-MM-DD/part-p{partition}-{first:012d}-{last:012d}[_p{partition}-…].parquet
+    _committed/m-{id}.json          (commit markers: {"high_water": {partition: last}})
 
-``date`` is the UTC day of ``screened_at`` (``received_at`` for rejections); ``partition``
-and ``first``/``last`` are the input partition of ``manifests.raw`` and the offset range
-of the batch that wrote the file. The lane is a column, not a directory level: a flush
-writes one file per input partition and day, and each file is fsynced before the commit
-(at half load a directory per lane made the flush the commit's longest step, ~4 files
-and fsyncs per partition). Archives written before 2026-11-28 have ``lane=`` directories
-under ``date=``; ``scan_screened`` reads both.
+``date`` is the UTC day of ``screened_at`` (``received_at`` for rejections). A file holds
+the rows of one flush for one day, from every input partition of the flush (at most
+``PARTITIONS_PER_FILE`` of them; a flush over more writes a file per group): its name
+lists each input partition of ``manifests.raw`` with the offset range of the flush. The
+lane is a column, not a directory level. One file per flush and day, not one per
+partition: writing a Parquet file costs ~1.5-2 ms of CPU whatever its size, and at half
+load, where a batch is a few hundred records, the files were most of the flush
+(2026-11-29: ~14 ms of CPU a flush for 25 records over six partitions). Archives written
+before 2026-11-28 have ``lane=`` directories under ``date=``; before 2026-11-29 a file
+per partition (``part-p{p}-{first}-{last}``) and a marker per partition
+(``_committed/p{p}-{last}``, empty); ``scan_screened`` and the recovery read all of them.
 
 Exactly-once for the archive, even across crashes and replays:
 
 1. The pipeline flushes the sink *before* it commits the batch's Kafka transaction, so an
    archived row is never behind a committed offset (at-least-once).
 2. A flush writes every file under a temporary name and renames it into place
-   (``os.replace`` is atomic), then writes the commit marker ``_committed/p{p}-{last}``.
-   A batch is in the archive exactly when its marker exists.
+   (``os.replace`` is atomic), then writes one commit marker, atomically too, with the
+   high-water offset of every partition the sink knows (the flush's partitions raised).
+   A flush is in the archive exactly when a marker says so, for all its partitions at
+   once; the markers the new one supersedes are removed after it is in place.
 3. ``on_assign`` reads the markers: the high-water offset of each partition is the
-   largest ``last``. Data files of that partition past the high-water belong to a flush
-   that crashed before its marker and are removed; they will be written again.
+   largest any marker gives. Data files of the assigned partitions past the high-water
+   belong to a flush that crashed before its marker and are removed; they will be
+   written again.
 4. A batch replayed after a crash (its transaction aborted, so Kafka hands it out again)
    brings the same offsets: rows at or below the high-water are skipped, the rest written.
 
@@ -68,15 +75,21 @@ log = logging.getLogger("cargowatch.archive")
 SCREENED_DIR = "screened"
 REJECTED_DIR = "rejected"
 COMMITTED_DIR = "_committed"
-_PART = re.compile(r"^part-p(\d+)-(\d{12})-(\d{12})\.parquet$")
-_MARKER = re.compile(r"^p(\d+)-(\d{12})$")
+_RANGE = r"p(\d+)-(\d{12})-(\d{12})"
+_PART = re.compile(rf"^part-({_RANGE}(?:_{_RANGE})*)\.parquet$")
+_RANGES = re.compile(_RANGE)
+_LEGACY_MARKER = re.compile(r"^p(\d+)-(\d{12})$")
+_MARKER_PREFIX, _MARKER_SUFFIX = "m-", ".json"
+PARTITIONS_PER_FILE = 6
+"""At most this many input partitions in one file (its name lists each one's range, and
+names stay under 255 bytes)."""
 _TMP_SUFFIX = ".tmp"
 _JOURNAL = "_compaction.json"
-WRITE_THREADS = 8
-"""Files of one flush written and fsynced at once: a batch writes one file per input
-partition x lane (up to 30), and ~4 ms fsyncs one after another made the archive the
-longest step of a commit (2026-11-28: 30 fsyncs 118 ms in a row, 21 ms on 8 threads;
-Parquet writing and fsync release the GIL)."""
+WRITE_THREADS = 4
+"""Files of one flush written and fsynced at once when it has several (a flush over days,
+or over more than PARTITIONS_PER_FILE partitions); a flush of one file writes it on the
+calling thread. Parquet writing and fsync release the GIL (2026-11-28, a file per
+partition and lane: 30 fsyncs took 118 ms in a row, 21 ms on 8 threads)."""
 
 SCREENED_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "manifest_id": pl.String,
@@ -268,20 +281,24 @@ def _fsync_dir(path: Path) -> None:
 
 @dataclass(frozen=True, slots=True)
 class PartFile:
-    """A data file written by one flush: its path and the input range it covers."""
+    """A data file written by one flush: its path and the input range of each partition
+    it holds rows of (its name says them)."""
 
     path: Path
-    partition: int
-    first: int
-    last: int
+    ranges: dict[int, tuple[int, int]]
 
     @classmethod
     def parse(cls, path: Path) -> PartFile | None:
         m = _PART.match(path.name)
         if m is None:
             return None
-        return cls(path, int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        ranges = {int(p): (int(first), int(last)) for p, first, last in _RANGES.findall(m.group(1))}
+        return cls(path, ranges)
 
+    def committed(self, high_water: dict[int, int]) -> bool:
+        """Whether a commit marker covers the file (a marker covers all of a flush's
+        partitions or none, so one uncovered range means the flush never committed)."""
+        return all(last <= high_water.get(p, -1) for p, (_, last) in self.ranges.items())
 
 @dataclass(slots=True)
 class ArchiveRows:
@@ -293,23 +310,64 @@ class ArchiveRows:
     ranges: dict[int, tuple[int, int]]
 
 
-def part_name(partition: int, first: int, last: int) -> str:
-    """The file name of a flush's data for one input partition and offset range."""
-    return f"part-p{partition}-{first:012d}-{last:012d}.parquet"
+def part_name(ranges: dict[int, tuple[int, int]]) -> str:
+    """The file name of a flush's data for these input partitions and offset ranges.
+
+    >>> part_name({3: (10, 19), 0: (0, 4)})
+    'part-p0-000000000000-000000000004_p3-000000000010-000000000019.parquet'
+    """
+    body = "_".join(f"p{p}-{first:012d}-{last:012d}" for p, (first, last) in sorted(ranges.items()))
+    return f"part-{body}.parquet"
+
+
+def _read_marker(path: Path) -> dict[int, int]:
+    """A commit marker's high-water offsets; {} when it is gone (superseded meanwhile)."""
+    legacy = _LEGACY_MARKER.match(path.name)
+    if legacy:
+        return {int(legacy.group(1)): int(legacy.group(2))}
+    try:
+        body = msgspec.json.decode(path.read_bytes(), type=dict[str, dict[int, int]])
+        return body["high_water"]
+    except FileNotFoundError:
+        raise
+    except (OSError, msgspec.DecodeError, KeyError) as exc:
+        raise ArchiveError(
+            f"archive commit marker {path} is unreadable ({exc}); it is written atomically, so "
+            "the disk or someone else changed it: restore it or move the archive aside"
+        ) from None
+
+
+def _markers(root: Path) -> tuple[dict[int, int], list[Path]]:
+    """The high-water offset per input partition (the largest any marker gives) and the
+    marker files read.
+
+    A worker sharing the directory may replace its marker while this reads: it removes
+    the old one only once the new one is in place, so a marker gone between the listing
+    and the read means a newer one is there, and the directory is read again."""
+    directory = root / COMMITTED_DIR
+    while True:
+        marks: dict[int, int] = {}
+        paths: list[Path] = []
+        try:
+            entries = list(directory.iterdir())
+        except FileNotFoundError:
+            return marks, paths
+        try:
+            for entry in entries:
+                name = entry.name
+                if not (_LEGACY_MARKER.match(name) or (name.startswith(_MARKER_PREFIX) and name.endswith(_MARKER_SUFFIX))):
+                    continue
+                for p, last in _read_marker(entry).items():
+                    marks[p] = max(marks.get(p, -1), last)
+                paths.append(entry)
+        except FileNotFoundError:
+            continue
+        return marks, paths
 
 
 def committed_offsets(directory: str | Path) -> dict[int, int]:
     """The high-water offset per input partition: the last offset of a committed flush."""
-    marks: dict[int, int] = {}
-    root = Path(directory) / COMMITTED_DIR
-    if not root.is_dir():
-        return marks
-    for entry in root.iterdir():
-        m = _MARKER.match(entry.name)
-        if m:
-            p, last = int(m.group(1)), int(m.group(2))
-            marks[p] = max(marks.get(p, -1), last)
-    return marks
+    return _markers(Path(directory))[0]
 
 
 def _data_files(root: Path) -> Iterable[Path]:
@@ -336,7 +394,7 @@ class ArchiveSink:
             raise ArchiveError(
                 f"archive directory {self.root}: cannot create ({exc.strerror or exc})"
             ) from None
-        self._high_water: dict[int, int] = committed_offsets(self.root)
+        self._high_water, self._known_markers = _markers(self.root)
         self._tables: defaultdict[tuple[str, int], list[pa.Table]] = defaultdict(list)
         self._range: dict[int, tuple[int, int]] = {}
         self.rows_written = 0
@@ -368,14 +426,14 @@ class ArchiveSink:
 
     def _recover(self, topic: str, partitions: list[int]) -> None:
         finish_compactions(self.root)
-        self._high_water = committed_offsets(self.root)
+        self._high_water, self._known_markers = _markers(self.root)
         assigned = set(partitions)
         removed = 0
         for path in list(_data_files(self.root)):
             part = PartFile.parse(path)
-            if part is None or part.partition not in assigned:
+            if part is None or assigned.isdisjoint(part.ranges):
                 continue
-            if part.last > self._high_water.get(part.partition, -1):
+            if not part.committed(self._high_water):
                 path.unlink(missing_ok=True)
                 removed += 1
         # Half-written files of these partitions only: workers may share the directory, and
@@ -383,7 +441,7 @@ class ArchiveSink:
         for path in self.root.rglob(f".part-*{_TMP_SUFFIX}"):
             # ".part-p{p}-{first}-{last}.parquet.{random}.tmp" is being written as "part-..."
             part = PartFile.parse(path.with_name(path.name[1:].rsplit(".", 2)[0]))
-            if part is not None and part.partition in assigned:
+            if part is not None and not assigned.isdisjoint(part.ranges):
                 path.unlink(missing_ok=True)
         log.info(
             "archive %s: partitions %s of %s recovered (high-water %s), %d uncommitted files removed",
@@ -458,31 +516,54 @@ class ArchiveSink:
         if not self._range:
             return
         ranges = self._range
-        written: list[Path] = []
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="archive-write")
-        jobs = []
-        rows = 0
+        by_dir: defaultdict[str, dict[int, list[pa.Table]]] = defaultdict(dict)
         for (subdir, partition), tables in self._tables.items():
-            first, last = ranges[partition]
-            path = self.root / subdir / part_name(partition, first, last)
-            jobs.append(self._pool.submit(_write_atomic, tables, path))
-            written.append(path)
-            rows += sum(t.num_rows for t in tables)
-        _wait_all(jobs)
-        # Every data file is durable and in place before any marker says so.
-        _wait_all([self._pool.submit(_fsync_dir, parent) for parent in {p.parent for p in written}])
-        markers = self.root / COMMITTED_DIR
-        for partition, (_, last) in ranges.items():
-            (markers / f"p{partition}-{last:012d}").touch()
-            previous = self._high_water.get(partition)
-            self._high_water[partition] = last
-            if previous is not None and previous != last:
-                (markers / f"p{partition}-{previous:012d}").unlink(missing_ok=True)
-        _fsync_dir(markers)
+            by_dir[subdir][partition] = tables
+        files: list[tuple[list[pa.Table], Path]] = []
+        rows = 0
+        for subdir, parts in by_dir.items():
+            order = sorted(parts)
+            for i in range(0, len(order), PARTITIONS_PER_FILE):
+                group = order[i : i + PARTITIONS_PER_FILE]
+                tables = [t for p in group for t in parts[p]]
+                name = part_name({p: ranges[p] for p in group})
+                files.append((tables, self.root / subdir / name))
+                rows += sum(t.num_rows for t in tables)
+        if len(files) == 1:
+            _write_atomic(*files[0])
+            _fsync_dir(files[0][1].parent)
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="archive-write")
+            _wait_all([self._pool.submit(_write_atomic, tables, path) for tables, path in files])
+            parents = {path.parent for _, path in files}
+            _wait_all([self._pool.submit(_fsync_dir, parent) for parent in parents])
+        # Every data file is durable and in place before the marker says so.
+        high_water = {**self._high_water, **{p: last for p, (_, last) in ranges.items()}}
+        marker = self._write_marker(high_water)
+        self._high_water = high_water
+        # The markers read or written before carry no offset the new one does not.
+        for old in self._known_markers:
+            if old != marker:
+                old.unlink(missing_ok=True)
+        self._known_markers = [marker]
         self.rows_written += rows
         self._tables = defaultdict(list)
         self._range = {}
+
+    def _write_marker(self, high_water: dict[int, int]) -> Path:
+        """The commit marker of a flush, in place atomically (temporary name, fsync,
+        rename, directory fsync)."""
+        markers = self.root / COMMITTED_DIR
+        name = f"{_MARKER_PREFIX}{time.time_ns():020d}-{uuid.uuid4().hex[:8]}{_MARKER_SUFFIX}"
+        tmp = markers / f".{name}{_TMP_SUFFIX}"
+        with open(tmp, "wb") as fh:
+            fh.write(msgspec.json.encode({"high_water": high_water}))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, markers / name)
+        _fsync_dir(markers)
+        return markers / name
 
     def close(self) -> None:
         """Flush what is buffered (nothing, when the pipeline flushed every batch)."""
@@ -567,7 +648,7 @@ def compact_archive(directory: str | Path, min_files: int = 2) -> CompactionRepo
     leaves: dict[Path, list[Path]] = defaultdict(list)
     for path in _data_files(root):
         part = PartFile.parse(path)
-        if part is not None and part.last > high_water.get(part.partition, -1):
+        if part is not None and not part.committed(high_water):
             continue  # written by a flush that has not committed yet
         leaves[path.parent].append(path)
     for leaf, files in sorted(leaves.items()):

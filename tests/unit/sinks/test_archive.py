@@ -96,21 +96,28 @@ def test_replayed_batch_adds_nothing_twice(tmp_path: Path) -> None:
     assert again.rows_skipped == 10
 
 
-def test_crash_mid_flush_leaves_no_partial_batch(tmp_path: Path) -> None:
+def _crash_before_marker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next flushes die after their data files are in place, before their marker."""
+
+    def crash(self, high_water):
+        raise OSError(5, "Input/output error (the worker died here)")
+
+    monkeypatch.setattr(ArchiveSink, "_write_marker", crash)
+
+
+def test_crash_mid_flush_leaves_no_partial_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sink = ArchiveSink(tmp_path)
     sink.on_assign("manifests.raw", [0])
     sink.add(_batch(0, range(0, 4)))
     sink.flush()
-    # a flush of offsets 4..7 that died after one file and before its commit marker
-    sink.add(_batch(0, range(4, 8)))
-    sink.flush()
-    (tmp_path / COMMITTED_DIR / "p0-000000000007").unlink()
-    (tmp_path / COMMITTED_DIR / "p0-000000000003").touch()
+    # a flush of offsets 4..7 that died after its files and before its commit marker
+    with monkeypatch.context() as patch:
+        _crash_before_marker(patch)
+        sink.add(_batch(0, range(4, 8)))
+        with pytest.raises(OSError):
+            sink.flush()
     orphan = next(tmp_path.rglob("part-p0-000000000004-000000000007.parquet"))
     orphan.parent.joinpath(".part-p0-000000000008-000000000011.parquet.1234abcd.tmp").write_bytes(b"partial")
-    for other in tmp_path.rglob("part-p0-000000000004-000000000007.parquet"):
-        if other != orphan:
-            other.unlink()
     recovered = ArchiveSink(tmp_path)
     recovered.on_assign("manifests.raw", [0])
     assert recovered.high_water == {0: 3}
@@ -121,15 +128,142 @@ def test_crash_mid_flush_leaves_no_partial_batch(tmp_path: Path) -> None:
     assert sorted(_rows(tmp_path)["manifest_id"].to_list()) == sorted(f"M0-{o}" for o in range(8))
 
 
-def test_other_partitions_are_left_alone_on_assign(tmp_path: Path) -> None:
+def test_other_partitions_are_left_alone_on_assign(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sink = ArchiveSink(tmp_path)
     sink.on_assign("manifests.raw", [0, 1])
+    _crash_before_marker(monkeypatch)
     sink.add(_batch(1, range(0, 3)))
-    sink.flush()
-    (tmp_path / COMMITTED_DIR / "p1-000000000002").unlink()  # uncommitted, but not ours
+    with pytest.raises(OSError):
+        sink.flush()  # uncommitted, but not ours
     other = ArchiveSink(tmp_path)
     other.on_assign("manifests.raw", [0])
     assert len(list(tmp_path.rglob("part-p1-*.parquet"))) == 1
+
+
+def test_a_flush_writes_one_file_a_day_for_all_its_partitions(tmp_path: Path) -> None:
+    """A Parquet file costs ~2 ms of CPU whatever its size: a flush writes one per day and
+    directory, named after every partition's range, and a single marker; a flush over
+    more than PARTITIONS_PER_FILE partitions writes a file per group of them."""
+    sink = ArchiveSink(tmp_path)
+    sink.on_assign("manifests.raw", list(range(8)))
+    for partition in (2, 0, 1):
+        sink.add(_batch(partition, range(10 * partition, 10 * partition + 3)))
+    sink.flush()
+    day = tmp_path / "screened" / "date=2026-11-28"
+    assert [p.name for p in day.glob("*.parquet")] == [
+        "part-p0-000000000000-000000000002_p1-000000000010-000000000012_p2-000000000020-000000000022.parquet"
+    ]
+    assert committed_offsets(tmp_path) == {0: 2, 1: 12, 2: 22}
+    for partition in range(8):
+        sink.add(_batch(partition, range(100, 102)))
+    sink.flush()
+    names = sorted(p.name for p in day.glob("*-000000000101.parquet"))
+    assert [name.count("_p") + 1 for name in names] == [6, 2]
+    assert all(len(name) < 255 for name in names)
+    assert committed_offsets(tmp_path) == {p: 101 for p in range(8)}
+    assert len(list((tmp_path / COMMITTED_DIR).iterdir())) == 1  # the earlier marker is superseded
+    assert _rows(tmp_path).height == 9 + 16
+
+
+def test_a_crashed_flush_over_several_partitions_is_removed_by_any_of_their_new_owners(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file holds several partitions' rows, and its marker commits all of them or none:
+    the worker that takes one of them over removes it, and the replays of every partition
+    archive each row once."""
+    crashed = ArchiveSink(tmp_path)
+    crashed.on_assign("manifests.raw", [0, 1, 2])
+    for partition in (0, 1, 2):
+        crashed.add(_batch(partition, range(0, 4)))
+    crashed.flush()
+    with monkeypatch.context() as patch:
+        _crash_before_marker(patch)
+        for partition in (0, 1, 2):
+            crashed.add(_batch(partition, range(4, 8)))
+        with pytest.raises(OSError):
+            crashed.flush()
+    assert _rows(tmp_path).height == 24  # the uncommitted file is there until someone recovers
+    b, c = ArchiveSink(tmp_path), ArchiveSink(tmp_path)
+    b.on_assign("manifests.raw", [1])
+    assert _rows(tmp_path).height == 12
+    c.on_assign("manifests.raw", [0, 2])
+    assert b.high_water == c.high_water == {0: 3, 1: 3, 2: 3}
+    b.add(_batch(1, range(0, 8)))  # replays from the last committed offsets
+    b.flush()
+    for partition in (0, 2):
+        c.add(_batch(partition, range(0, 8)))
+    c.flush()
+    rows = _rows(tmp_path)
+    assert rows.height == 24 and rows["manifest_id"].n_unique() == 24
+    assert committed_offsets(tmp_path) == {0: 7, 1: 7, 2: 7}
+
+
+def test_a_marker_keeps_the_offsets_of_partitions_its_flush_did_not_write(tmp_path: Path) -> None:
+    """Each marker carries every partition's high-water the sink knows, so removing the
+    markers it supersedes (another worker's too) never loses a partition's offset."""
+    a = ArchiveSink(tmp_path)
+    a.on_assign("manifests.raw", [0])
+    a.add(_batch(0, range(0, 6)))
+    a.flush()
+    b = ArchiveSink(tmp_path)
+    b.on_assign("manifests.raw", [1])
+    b.add(_batch(1, range(0, 3)))
+    b.flush()  # supersedes a's marker, which b read
+    assert len(list((tmp_path / COMMITTED_DIR).iterdir())) == 1
+    a.add(_batch(0, range(6, 9)))
+    a.flush()  # a does not know b's marker: both stay
+    assert committed_offsets(tmp_path) == {0: 8, 1: 2}
+    assert ArchiveSink(tmp_path).high_water == {0: 8, 1: 2}
+
+
+def test_markers_of_the_earlier_layout_are_read_and_superseded(tmp_path: Path) -> None:
+    """Before 2026-11-29 a flush wrote a file per partition and an empty marker per
+    partition (``p{p}-{last}``): both are read, and the first flush replaces the markers."""
+    old = ArchiveSink(tmp_path)
+    old.on_assign("manifests.raw", [0])
+    old.add(_batch(0, range(0, 10)))
+    old.flush()
+    for marker in (tmp_path / COMMITTED_DIR).iterdir():
+        marker.unlink()
+    (tmp_path / COMMITTED_DIR / "p0-000000000004").touch()
+    day = tmp_path / "screened" / "date=2026-11-28"
+    (written,) = day.glob("*.parquet")
+    frame = pl.read_parquet(written)
+    written.unlink()
+    frame.filter(pl.col("input_offset") <= 4).write_parquet(day / "part-p0-000000000000-000000000004.parquet")
+    frame.filter(pl.col("input_offset") > 4).write_parquet(day / "part-p0-000000000005-000000000009.parquet")
+    sink = ArchiveSink(tmp_path)
+    sink.on_assign("manifests.raw", [0])
+    assert sink.high_water == {0: 4}
+    assert [p.name for p in day.glob("*.parquet")] == ["part-p0-000000000000-000000000004.parquet"]
+    sink.add(_batch(0, range(0, 12)))
+    sink.flush()
+    assert _rows(tmp_path)["manifest_id"].n_unique() == _rows(tmp_path).height == 12
+    assert [p.name.startswith("m-") for p in (tmp_path / COMMITTED_DIR).iterdir()] == [True]
+
+
+def test_a_marker_replaced_while_it_is_read_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another worker may replace its marker while a worker recovers: the old one gone
+    between the listing and the read means a newer one is in place, and it is found."""
+    import sinks.archive as archive
+
+    other = ArchiveSink(tmp_path)
+    other.on_assign("manifests.raw", [0, 1])
+    other.add(_batch(1, range(0, 5)))
+    other.flush()
+    real = archive._read_marker
+    raced = []
+
+    def racing(path: Path) -> dict[int, int]:
+        if not raced:  # the other worker's next flush lands now
+            raced.append(path)
+            other.add(_batch(1, range(5, 7)))
+            other.flush()
+        return real(path)
+
+    monkeypatch.setattr(archive, "_read_marker", racing)
+    assert committed_offsets(tmp_path) == {1: 6}
+    assert raced
 
 
 def test_compaction_merges_dedupes_and_keeps_idempotency(tmp_path: Path) -> None:
@@ -205,8 +339,9 @@ def test_compact_command(tmp_path: Path) -> None:
 
 
 def test_a_failed_file_of_a_flush_fails_the_flush_and_writes_no_marker(tmp_path: Path, monkeypatch) -> None:
-    """Files of one flush are written on several threads: one failing must fail the whole
-    flush (the batch is not committed) with no marker, and the retry archives it once."""
+    """The files of one flush (here two days) are written on several threads: one failing
+    must fail the whole flush (the batch is not committed) with no marker, and the retry
+    archives it once."""
     import sinks.archive as archive
 
     sink = ArchiveSink(tmp_path)
@@ -214,13 +349,13 @@ def test_a_failed_file_of_a_flush_fails_the_flush_and_writes_no_marker(tmp_path:
     real = archive._write_atomic
 
     def failing(df, path):
-        if "screened" in str(path) and "part-p1-" in path.name:
+        if "date=2026-11-29" in str(path):
             raise OSError(28, "No space left on device")
         real(df, path)
 
     monkeypatch.setattr(archive, "_write_atomic", failing)
     for partition in (0, 1, 2):
-        sink.add(_batch(partition, range(0, 6)))
+        sink.add(_batch(partition, range(0, 6), day_shift=partition % 2))
     with pytest.raises(OSError, match="No space"):
         sink.flush()
     assert committed_offsets(tmp_path) == {}
@@ -229,7 +364,7 @@ def test_a_failed_file_of_a_flush_fails_the_flush_and_writes_no_marker(tmp_path:
     again = ArchiveSink(tmp_path)
     again.on_assign("manifests.raw", [0, 1, 2])
     for partition in (0, 1, 2):
-        again.add(_batch(partition, range(0, 6)))
+        again.add(_batch(partition, range(0, 6), day_shift=partition % 2))
     again.flush()
     df = _rows(tmp_path)
     assert df.height == 18 and df.select(pl.col("manifest_id").n_unique()).item() == 18
