@@ -154,9 +154,46 @@ def _faust_reads_committed() -> None:
     driver.AIOKafkaConsumerThread._create_worker_consumer = create_read_committed  # type: ignore[method-assign]
 
 
+async def _add_gap_in_order(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+    """Faust's ``Consumer._add_gap`` without rebuilding the gap tree for a gap past every
+    gap it holds.
+
+    Faust notes each gap in a partition's offsets (here: the transaction markers on the
+    trader-history deltas, one per screening batch) in an IntervalTree, and after each it
+    calls ``merge_overlaps``, which builds the whole tree again: 16% of the event loop's
+    busy time at 1,000 manifests/s (2026-11-29). Gaps come in offset order, so a new one
+    normally starts where no held gap reaches and cannot overlap; only then is the
+    rebuild skipped, and the tree is the one faust would have (its merge joins
+    overlapping gaps only, not adjacent ones)."""
+    committed = self._committed_offset[tp]
+    gaps = self._gap[tp]
+    if committed is not None:
+        offset_from = max(offset_from, committed + 1)
+    if offset_from > offset_to:
+        return
+    if not gaps or gaps.end() <= offset_from:
+        gaps.addi(offset_from, offset_to + 1)
+        return
+    await _faust_add_gap(self, tp, offset_from, offset_to)
+
+
+def _faust_gaps_in_order() -> None:
+    """Install ``_add_gap_in_order`` on Faust's consumer, once per process."""
+    from faust.transport.consumer import Consumer
+
+    global _faust_add_gap
+    if Consumer._add_gap is not _add_gap_in_order:
+        _faust_add_gap = Consumer._add_gap
+        Consumer._add_gap = _add_gap_in_order  # type: ignore[method-assign]
+
+
+_faust_add_gap: Any = None
+
+
 def create_app(settings: Settings, ctx: ScreeningContext | None = None) -> faust.App:
     """The worker's Faust app. ``ctx`` defaults to one built from the settings."""
     _faust_reads_committed()
+    _faust_gaps_in_order()
     Path(settings.state_dir, "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         "cargowatch",
