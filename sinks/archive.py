@@ -47,6 +47,7 @@ share partitions must share the directory.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -84,6 +85,7 @@ PARTITIONS_PER_FILE = 6
 """At most this many input partitions in one file (its name lists each one's range, and
 names stay under 255 bytes)."""
 _TMP_SUFFIX = ".tmp"
+STALE_MARKER_S = 600.0  # a half-written marker this old was left by a crash
 _JOURNAL = "_compaction.json"
 WRITE_THREADS = 4
 """Files of one flush written and fsynced at once when it has several (a flush over days,
@@ -300,6 +302,7 @@ class PartFile:
         partitions or none, so one uncovered range means the flush never committed)."""
         return all(last <= high_water.get(p, -1) for p, (_, last) in self.ranges.items())
 
+
 @dataclass(slots=True)
 class ArchiveRows:
     """A chunk's archive rows as Arrow tables, built ahead of the commit (``prepare``, on
@@ -321,7 +324,8 @@ def part_name(ranges: dict[int, tuple[int, int]]) -> str:
 
 
 def _read_marker(path: Path) -> dict[int, int]:
-    """A commit marker's high-water offsets; {} when it is gone (superseded meanwhile)."""
+    """A commit marker's high-water offsets (FileNotFoundError when it is gone: a newer
+    one superseded it meanwhile)."""
     legacy = _LEGACY_MARKER.match(path.name)
     if legacy:
         return {int(legacy.group(1)): int(legacy.group(2))}
@@ -443,6 +447,13 @@ class ArchiveSink:
             part = PartFile.parse(path.with_name(path.name[1:].rsplit(".", 2)[0]))
             if part is not None and not assigned.isdisjoint(part.ranges):
                 path.unlink(missing_ok=True)
+        # A marker half-written by a crash names no partition; one another worker is
+        # writing now is younger than any flush takes.
+        stale = time.time() - STALE_MARKER_S
+        for path in (self.root / COMMITTED_DIR).glob(f".{_MARKER_PREFIX}*{_TMP_SUFFIX}"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < stale:
+                    path.unlink()
         log.info(
             "archive %s: partitions %s of %s recovered (high-water %s), %d uncommitted files removed",
             self.root,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -118,11 +119,16 @@ def test_crash_mid_flush_leaves_no_partial_batch(tmp_path: Path, monkeypatch: py
             sink.flush()
     orphan = next(tmp_path.rglob("part-p0-000000000004-000000000007.parquet"))
     orphan.parent.joinpath(".part-p0-000000000008-000000000011.parquet.1234abcd.tmp").write_bytes(b"partial")
+    half_marker = tmp_path / COMMITTED_DIR / ".m-00000000000000000001-1234abcd.json.tmp"
+    half_marker.write_bytes(b'{"high_wa')
+    being_written = tmp_path / COMMITTED_DIR / ".m-00000000000000000002-1234abcd.json.tmp"
+    being_written.write_bytes(b'{"high_wa')
+    os.utime(half_marker, (1, 1))  # a crash long ago; the other one may be a live worker's
     recovered = ArchiveSink(tmp_path)
     recovered.on_assign("manifests.raw", [0])
     assert recovered.high_water == {0: 3}
     assert not list(tmp_path.rglob("part-p0-000000000004-*.parquet"))
-    assert not list(tmp_path.rglob("*.tmp"))
+    assert list(tmp_path.rglob("*.tmp")) == [being_written]
     recovered.add(_batch(0, range(4, 8)))
     recovered.flush()
     assert sorted(_rows(tmp_path)["manifest_id"].to_list()) == sorted(f"M0-{o}" for o in range(8))
