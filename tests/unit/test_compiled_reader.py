@@ -49,7 +49,11 @@ def assert_same(value: bytes) -> Manifest | Rejection:
     """The outcome of both paths, which must be equal down to the encoded bytes."""
     fast, reference = both(value)
     assert type(fast) is type(reference)
-    assert fast == reference
+    if isinstance(fast, Rejection) and isinstance(reference, Rejection):
+        # In full: a clean-clone run saw the two differ once (2026-11-29), in a part the
+        # truncated comparison did not show, and it has not been seen again.
+        assert fast.errors == reference.errors, f"compiled: {fast.errors!r}\nfastavro: {reference.errors!r}\nvalue: {value!r}"
+    assert fast == reference, f"compiled: {fast!r}\nfastavro: {reference!r}\nvalue: {value!r}"
     assert msgspec.json.encode(fast) == msgspec.json.encode(reference)
     if isinstance(fast, Manifest):
         for ts in (fast.filed_at, fast.route.departure_at, fast.route.arrival_at):
