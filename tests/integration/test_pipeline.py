@@ -349,3 +349,49 @@ async def test_a_failed_commit_is_known_as_soon_as_it_raises(settings: Settings)
     finally:
         pipeline._pending = []
         await pipeline.stop()
+
+
+async def test_keeping_up_it_fetches_when_it_asks_not_while_it_screens(settings: Settings) -> None:
+    """Under a backlog the consumer prefetches while a chunk is screened; once it keeps up
+    it fetches only when the loop asks. aiokafka would otherwise fetch right after each
+    take and hold the records a whole screening interval (~86 ms of the median latency
+    at the benchmark's fixed load). Pausing must lose nothing: every filing is screened."""
+    await ensure_topics(settings)
+    codec = Codec()
+    backlog = _framed(settings, codec, 120, seed=41)
+    trickle = _framed(settings, codec, 40, seed=42)
+    await _produce(settings, backlog)
+    settings = settings.replace(batch_size=40)
+    pipeline = ScreeningPipeline(settings, build_context(settings), codec)
+    seen: list[tuple[int, int, bool]] = []  # (records, room left when fetched, all paused?)
+    screen = pipeline._screen
+
+    async def watched(records):
+        consumer = pipeline.consumer
+        room = settings.batch_size - pipeline._pending_count
+        seen.append((len(records), room, consumer.paused() == consumer.assignment()))
+        return await screen(records)
+
+    pipeline._screen = watched
+    await pipeline.start()
+    run = asyncio.create_task(pipeline.run())
+    try:
+        while pipeline.stats.received < len(backlog) and not run.done():
+            await asyncio.sleep(0.1)
+        for start in range(0, len(trickle), 5):  # a few filings at a time, as they come
+            await _produce(settings, trickle[start : start + 5])
+            await asyncio.sleep(0.3)
+        for _ in range(120):
+            if pipeline.stats.received >= len(backlog) + len(trickle) or run.done():
+                break
+            await asyncio.sleep(0.25)
+    finally:
+        pipeline.request_stop()
+        await run
+        await pipeline.stop()
+    screened = await _read_all(settings, settings.topics.screened, len(backlog) + len(trickle))
+    assert sorted(r.key for r in screened) == sorted(key for key, _ in backlog + trickle)
+    full = [paused for n, room, paused in seen if n == room]
+    drained = [paused for n, room, paused in seen if n < room]
+    assert full and not any(full), seen  # the backlog: prefetching went on
+    assert drained and all(drained), seen  # keeping up: nothing fetched behind the loop's back
