@@ -8,7 +8,7 @@ from pathlib import Path
 from unit.sinks.sink_samples import make_manifest
 
 from cargowatch.bench.data import BenchRecord, clone_to, relabel, with_manifest_id
-from cargowatch.bench.measure import percentile
+from cargowatch.bench.measure import frozen_heap, percentile
 from cargowatch.bench.report import RESULTS_END, RESULTS_START, update_benchmarks_md
 from schemas.codec import Codec
 
@@ -41,6 +41,20 @@ def test_clone_to_makes_distinct_filings_and_keeps_unframed_records() -> None:
         codec.decode("Manifest", r.value)["manifest_id"].encode() == r.key for r in out if r.framed
     )
     assert {r.key for r in relabel(out, "~lat")}.isdisjoint(framed_keys)
+
+
+def test_the_latency_phase_runs_with_what_came_before_frozen() -> None:
+    """The records built before the latency phase are out of the collector's sight
+    during it (a full collection over them paused the reader for up to 0.3 s, counted as
+    latency), and back in it afterwards."""
+    import gc
+
+    records = [[i] for i in range(10_000)]  # tracked containers, like the bench's records
+    before = gc.get_freeze_count()
+    with frozen_heap():
+        assert gc.get_freeze_count() >= before + len(records)
+    assert gc.get_freeze_count() == before
+    assert gc.is_tracked(records[0])
 
 
 def test_percentile_nearest_rank() -> None:
