@@ -248,6 +248,25 @@ def thread_cpu(pids: Sequence[int]) -> dict[int, tuple[float, float]]:
     return out
 
 
+async def settle(pids: Sequence[int], max_s: float = 30.0, busy_share: float = 0.1) -> float:
+    """Wait until every process in ``pids`` is idle (under ``busy_share`` of a core over a
+    second), at most ``max_s``; returns the seconds waited.
+
+    After a backlog the workers still fold and tail the trader history it left (every
+    worker reads every changelog record) for some seconds: a fixed load offered
+    meanwhile measures that catch-up, not the latency at that load."""
+    started = time.monotonic()
+    before = thread_cpu(pids)
+    while time.monotonic() - started < max_s:
+        await asyncio.sleep(1.0)
+        now = thread_cpu(pids)
+        busy = [sum(now[p]) - sum(before[p]) for p in now if p in before]
+        before = now
+        if all(b < busy_share for b in busy):
+            break
+    return round(time.monotonic() - started, 1)
+
+
 def cpu_per_record(
     before: dict[int, tuple[float, float]], after: dict[int, tuple[float, float]], records: int
 ) -> dict[str, float]:

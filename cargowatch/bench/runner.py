@@ -36,6 +36,7 @@ from cargowatch.bench.measure import (
     measure_latency,
     produce,
     rss_mb,
+    settle,
     stage_breakdown,
     stage_totals,
     thread_cpu,
@@ -361,6 +362,8 @@ async def run_kafka_phases(
         lat_records: list[BenchRecord] = relabel(
             (records * (1 + n_lat // len(records)))[:n_lat], "~lat"
         )
+        step("latency: waiting for the workers to go idle after the backlog", None)
+        settled_s = await settle(pids)
         step(f"latency at {rate:.0f}/s for {cfg.latency_s:.0f}s", None)
         cpu1 = thread_cpu(pids)
         group = GroupSample(pids).start()
@@ -368,6 +371,7 @@ async def run_kafka_phases(
         out["latency"] = await measure_latency(
             settings, t.raw, [t.screened, t.rejected], lat_records, rate
         )
+        out["latency"]["settled_s"] = settled_s
         out["latency"].update(group.stop())
         out["latency"].update(cpu_per_record(cpu1, thread_cpu(pids), out["latency"]["sent"]))
         out["latency"]["stages"] = stage_breakdown(stages1, stages_now(), out["latency"]["sent"])

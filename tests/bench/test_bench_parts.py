@@ -8,7 +8,7 @@ from pathlib import Path
 from unit.sinks.sink_samples import make_manifest
 
 from cargowatch.bench.data import BenchRecord, clone_to, relabel, with_manifest_id
-from cargowatch.bench.measure import frozen_heap, percentile
+from cargowatch.bench.measure import frozen_heap, percentile, settle
 from cargowatch.bench.report import RESULTS_END, RESULTS_START, update_benchmarks_md
 from schemas.codec import Codec
 
@@ -55,6 +55,26 @@ def test_the_latency_phase_runs_with_what_came_before_frozen() -> None:
         assert gc.get_freeze_count() >= before + len(records)
     assert gc.get_freeze_count() == before
     assert gc.is_tracked(records[0])
+
+
+def test_the_latency_phase_waits_for_busy_workers_to_go_idle() -> None:
+    """A worker still busy with what the backlog left waits the latency phase out (at
+    most ``max_s``); an idle one does not hold it up."""
+    import asyncio
+    import subprocess
+    import sys
+
+    spin = "import time\nend = time.monotonic() + 3\nwhile time.monotonic() < end: pass\ntime.sleep(60)"
+    busy = subprocess.Popen([sys.executable, "-c", spin])
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        waited = asyncio.run(settle([busy.pid, idle.pid], max_s=30))
+        assert 2 <= waited < 30, waited
+        assert asyncio.run(settle([idle.pid], max_s=30)) < 3
+        assert asyncio.run(settle([busy.pid], max_s=30)) < 3  # idle now
+    finally:
+        busy.kill()
+        idle.kill()
 
 
 def test_percentile_nearest_rank() -> None:
