@@ -379,66 +379,56 @@ async def measure_latency(
     """Offer ``records`` at ``rate``/s and time each one from its input Kafka timestamp
     to the moment a ``read_committed`` consumer receives its result."""
     with frozen_heap():
-        return await _measure_latency(settings, raw_topic, result_topics, records, rate)
+        tail = AIOKafkaConsumer(
+            *result_topics,
+            **settings.kafka_client_options(),
+            group_id=None,
+            auto_offset_reset="latest",
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=20,  # measure the pipeline, not this reader's fetch wait
+        )
+        await tail.start()
+        # Pin the start position before anything is produced, so no result is missed.
+        while not tail.assignment():
+            await asyncio.sleep(0.05)
+        await tail.seek_to_end()
+        for tp in tail.assignment():
+            await tail.position(tp)
+        received: dict[bytes, float] = {}
+        expected = {r.key for r in records if r.key is not None}
 
+        async def read() -> None:
+            while True:
+                batch = await tail.getmany(timeout_ms=200)
+                now_ms = time.time() * 1000
+                for recs in batch.values():
+                    for rec in recs:
+                        if rec.key is not None and rec.key not in received:
+                            received[rec.key] = now_ms
 
-async def _measure_latency(
-    settings: Settings,
-    raw_topic: str,
-    result_topics: Sequence[str],
-    records: Sequence[BenchRecord],
-    rate: float,
-) -> dict[str, float]:
-    tail = AIOKafkaConsumer(
-        *result_topics,
-        **settings.kafka_client_options(),
-        group_id=None,
-        auto_offset_reset="latest",
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=20,  # measure the pipeline, not this reader's fetch wait
-    )
-    await tail.start()
-    # Pin the start position before anything is produced, so no result is missed.
-    while not tail.assignment():
-        await asyncio.sleep(0.05)
-    await tail.seek_to_end()
-    for tp in tail.assignment():
-        await tail.position(tp)
-    received: dict[bytes, float] = {}
-    expected = {r.key for r in records if r.key is not None}
-
-    async def read() -> None:
-        while True:
-            batch = await tail.getmany(timeout_ms=200)
-            now_ms = time.time() * 1000
-            for recs in batch.values():
-                for rec in recs:
-                    if rec.key is not None and rec.key not in received:
-                        received[rec.key] = now_ms
-
-    reader = asyncio.create_task(read())
-    try:
-        sent = await produce(settings, raw_topic, records, rate=rate)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(received.keys() & expected) < len(expected):
-            await asyncio.sleep(0.2)
-    finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
-        await tail.stop()
-    latencies = [received[k] - ts for k, ts in sent if k is not None and k in received]
-    return {
-        "offered_per_s": round(rate, 1),
-        "sent": len(sent),
-        "results": len(latencies),
-        "missing": len(expected - received.keys()),
-        "p50_ms": round(percentile(latencies, 50), 1),
-        "p95_ms": round(percentile(latencies, 95), 1),
-        "p99_ms": round(percentile(latencies, 99), 1),
-        "max_ms": round(max(latencies, default=0.0), 1),
-    }
+        reader = asyncio.create_task(read())
+        try:
+            sent = await produce(settings, raw_topic, records, rate=rate)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and len(received.keys() & expected) < len(expected):
+                await asyncio.sleep(0.2)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            await tail.stop()
+        latencies = [received[k] - ts for k, ts in sent if k is not None and k in received]
+        return {
+            "offered_per_s": round(rate, 1),
+            "sent": len(sent),
+            "results": len(latencies),
+            "missing": len(expected - received.keys()),
+            "p50_ms": round(percentile(latencies, 50), 1),
+            "p95_ms": round(percentile(latencies, 95), 1),
+            "p99_ms": round(percentile(latencies, 99), 1),
+            "max_ms": round(max(latencies, default=0.0), 1),
+        }
 
 
 @dataclass
