@@ -407,16 +407,19 @@ async def measure_latency(
                         if rec.key is not None and rec.key not in received:
                             received[rec.key] = now_ms
 
+        lags: list[float] = []
         reader = asyncio.create_task(read())
+        monitor = asyncio.create_task(_loop_lag(lags))
         try:
             sent = await produce(settings, raw_topic, records, rate=rate)
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and len(received.keys() & expected) < len(expected):
                 await asyncio.sleep(0.2)
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            for task in (reader, monitor):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await tail.stop()
         latencies = [received[k] - ts for k, ts in sent if k is not None and k in received]
         return {
@@ -428,7 +431,23 @@ async def measure_latency(
             "p95_ms": round(percentile(latencies, 95), 1),
             "p99_ms": round(percentile(latencies, 99), 1),
             "max_ms": round(max(latencies, default=0.0), 1),
+            # How late this process's own loop ran (generator and reader): a result read
+            # late counts as latency, so a large figure here makes the others suspect.
+            "harness_lag_p99_ms": round(percentile(lags, 99), 1),
+            "harness_lag_max_ms": round(max(lags, default=0.0), 1),
         }
+
+
+LAG_PROBE_S = 0.005
+
+
+async def _loop_lag(lags: list[float]) -> None:
+    """Append, every ``LAG_PROBE_S``, how much later than asked this event loop woke up
+    (ms), until cancelled."""
+    while True:
+        asked = time.perf_counter()
+        await asyncio.sleep(LAG_PROBE_S)
+        lags.append(max(0.0, (time.perf_counter() - asked - LAG_PROBE_S) * 1000))
 
 
 @dataclass

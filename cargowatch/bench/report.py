@@ -128,7 +128,7 @@ def table(flat: dict[str, Any]) -> Table:
     t.add_row(
         f"latency at {lat['offered_per_s']:,.0f}/s p50 / p95",
         f"{lat['p50_ms']:.0f} / {lat['p95_ms']:.0f} ms",
-        f"{lat['results']:,} results, {lat['missing']} missing",
+        f"{lat['results']:,} results, {lat['missing']} missing{_harness_lag(lat)}",
     )
     t.add_row("latency p99", f"{lat['p99_ms']:.0f} ms", f"≤ 250 ms: {mark(ok['p99_le_250ms'])}")
     t.add_row(
@@ -268,7 +268,7 @@ def results_markdown(flat: dict[str, Any], plot_name: str | None) -> str:
         f"| pipeline ÷ baseline | {flat['pipeline_vs_baseline']}× | ≥ 10× {mark(ok['pipeline_ge_10x_baseline'])} |",
         f"| pipeline ÷ ceiling | {flat['pipeline_vs_ceiling']:.0%} | ≥ 40% {mark(ok['pipeline_ge_40pct_ceiling'])} |",
         f"| latency p50 / p95 / p99 at {lat['offered_per_s']:,.0f}/s for {flat['config']['latency_s']:.0f} s | "
-        f"{lat['p50_ms']:.0f} / {lat['p95_ms']:.0f} / {lat['p99_ms']:.0f} ms ({lat['results']:,} results, {lat['missing']} missing) | "
+        f"{lat['p50_ms']:.0f} / {lat['p95_ms']:.0f} / {lat['p99_ms']:.0f} ms ({lat['results']:,} results, {lat['missing']} missing{_harness_lag(lat)}) | "
         f"p99 ≤ 250 ms {mark(ok['p99_le_250ms'])} |",
         f"| workers' CPU while catching up (mean / max, summed over workers, 100% = one core) | {flat['pipeline']['cpu_percent_mean']:.0f}% / {flat['pipeline']['cpu_percent_max']:.0f}% | |",
         f"| workers' CPU per manifest, catching up / at the fixed load (event loops' share) | {_cpu_per_manifest(flat['pipeline'])} / {_cpu_per_manifest(lat)} | |",
@@ -326,6 +326,14 @@ def _per_worker_rss(flat: dict[str, Any]) -> str:
         )
     ]
     return " / ".join(f"{x:,.0f}" for x in per) + " MiB"
+
+
+def _harness_lag(lat: dict[str, Any]) -> str:
+    """The benchmark's own loop lag during the latency phase (results read late count as
+    latency), when the run measured it."""
+    if "harness_lag_max_ms" not in lat:
+        return ""
+    return f"; the benchmark's own loop late by {lat['harness_lag_p99_ms']:.0f} ms at p99, {lat['harness_lag_max_ms']:.0f} ms at most"
 
 
 def _cpu_per_manifest(phase: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from unit.sinks.sink_samples import make_manifest
 
 from cargowatch.bench.data import BenchRecord, clone_to, relabel, with_manifest_id
-from cargowatch.bench.measure import frozen_heap, percentile, settle
+from cargowatch.bench.measure import _loop_lag, frozen_heap, percentile, settle
 from cargowatch.bench.report import RESULTS_END, RESULTS_START, update_benchmarks_md
 from schemas.codec import Codec
 
@@ -75,6 +75,26 @@ def test_the_latency_phase_waits_for_busy_workers_to_go_idle() -> None:
     finally:
         busy.kill()
         idle.kill()
+
+
+def test_the_harness_loop_lag_sees_a_blocked_loop() -> None:
+    """The latency phase reports how late its own loop ran: a loop blocked for 0.2 s (as a
+    full collection blocked it) shows up as ~0.2 s late."""
+    import asyncio
+    import time
+
+    async def run() -> list[float]:
+        lags: list[float] = []
+        monitor = asyncio.create_task(_loop_lag(lags))
+        await asyncio.sleep(0.05)
+        time.sleep(0.2)  # the loop blocked
+        await asyncio.sleep(0.05)
+        monitor.cancel()
+        return lags
+
+    lags = asyncio.run(run())
+    assert max(lags) >= 150, lags
+    assert sorted(lags)[len(lags) // 2] < 50  # unblocked, it wakes about on time
 
 
 def test_percentile_nearest_rank() -> None:

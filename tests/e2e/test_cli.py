@@ -106,3 +106,6 @@ def test_quick_bench_writes_every_figure(tmp_path: Path, kafka_bootstrap: str) -
     assert (tmp_path / "bench.png").stat().st_size > 10_000
     markdown = results_markdown(flat, "bench.png")
     assert f"{flat['pipeline_per_s']:,.0f}/s" in markdown and "screening thread's work alone" in markdown
+    lag = flat["latency"]
+    assert lag["harness_lag_max_ms"] >= lag["harness_lag_p99_ms"] >= 0
+    assert f"own loop late by {lag['harness_lag_p99_ms']:.0f} ms at p99" in markdown
