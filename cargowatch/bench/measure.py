@@ -252,9 +252,10 @@ async def settle(pids: Sequence[int], max_s: float = 30.0, busy_share: float = 0
     """Wait until every process in ``pids`` is idle (under ``busy_share`` of a core over a
     second), at most ``max_s``; returns the seconds waited.
 
-    After a backlog the workers still fold and tail the trader history it left (every
-    worker reads every changelog record) for some seconds: a fixed load offered
-    meanwhile measures that catch-up, not the latency at that load."""
+    After a backlog the workers may still fold and tail the trader history it left
+    (every worker reads every changelog record): a fixed load offered meanwhile would
+    measure that catch-up, not the latency at that load. (In the runs of 2026-11-29 they
+    were idle within a second: a safeguard, not a measured cause.)"""
     started = time.monotonic()
     before = thread_cpu(pids)
     while time.monotonic() - started < max_s:
